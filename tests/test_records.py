@@ -27,7 +27,7 @@ def test_bad_json_names_file_line_column(tmp_path):
     with pytest.raises(RecordError) as ei:
         read_records(p, Prediction)
     msg = str(ei.value)
-    assert "pred.jsonl:2:" in msg and ei.value.line == 2 and ei.value.column == 25
+    assert "pred.jsonl:2:" in msg and ei.value.line == 2 and ei.value.column == 23
 
 
 def test_missing_field_named(tmp_path):
