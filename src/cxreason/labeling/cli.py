@@ -1,0 +1,87 @@
+"""``cxreason label``: label reports (``cxreason label INPUT --out LABELS.jsonl``) and evaluate
+the labeler against Open-I MeSH annotations (``cxreason label eval CSV``)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from cxreason.records import RecordError, write_jsonl
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+DEFAULT_COMMAND = "run"
+
+
+class _DefaultGroup(TyperGroup):
+    """A group whose first positional argument, if not a subcommand, goes to ``run``.
+
+    So both ``cxreason label INPUT --out X`` and ``cxreason label eval CSV`` work.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=_DefaultGroup,
+    help="Label reports with CheXpert-14 + extended ontology; evaluate against MeSH.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_PROGRESS_MIN = 2000  # show a progress bar from this many studies
+
+
+@app.command(DEFAULT_COMMAND)
+def run(
+    input: Path = typer.Argument(..., help="Open-I reports CSV or Study JSONL."),
+    out: Path = typer.Option(..., "--out", "-o", help="Labels JSONL to write (input order)."),
+) -> None:
+    """Label every study of INPUT and write Labels records (input order) to --out."""
+    from cxreason.data.load import load_studies
+    from cxreason.labeling.labeler import label_study
+
+    try:
+        studies = load_studies(input)
+    except (RecordError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    records, warned = [], Counter()
+    examples: dict[str, list[str]] = {}
+    for study in _progress(studies, "labeling"):
+        rec, warnings = label_study(study)
+        records.append(rec)
+        for w in warnings:
+            warned[w] += 1
+            examples.setdefault(w, []).append(study.study_id)
+    n = write_jsonl(out, records)
+    console.print(f"[green]wrote {n} label records to {out}[/green]")
+    for w, k in warned.most_common():
+        ids = ", ".join(examples[w][:5]) + (" ..." if k > 5 else "")
+        console.print(f"[yellow]warning[/yellow] {k} report(s): {w} (study ids: {ids})")
+
+
+def _progress(items: list, what: str):
+    if len(items) < _PROGRESS_MIN:
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, description=what, console=console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``cxreason label`` with ``argv``; returns the exit code."""
+    from cxreason.cli import main as root_main
+
+    return root_main(["label", *(argv or [])])

@@ -1,0 +1,54 @@
+"""Sentence splitting for radiology reports (abbreviations, decimals, enumerators, ``XXXX``)."""
+
+from __future__ import annotations
+
+import re
+
+# A candidate boundary: terminal punctuation followed by whitespace, or a line break.
+_BOUNDARY = re.compile(r"[.!?]+(?=\s)|\n+")
+# Tokens that end with a period but do not end a sentence (lower case, without the period).
+_ABBREVIATIONS = frozenset(
+    "dr mr mrs ms vs approx apprx e.g i.e etc fig nos st resp pt hx dx bilat incl".split()
+)
+_LAST_TOKEN = re.compile(r"([A-Za-z][A-Za-z.]*)\.*$")
+_ENUMERATOR = re.compile(r"\s*(?:\d{1,2}|[a-zA-Z])[.)]?\s*$")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` into ``text`` (end exclusive, surrounding spaces trimmed).
+
+    Splits after ``.``/``!``/``?`` followed by whitespace and at line breaks; keeps
+    abbreviations ("vs.", "approx.") and decimals ("2.5 cm") inside a sentence and attaches a
+    list enumerator ("1.", "2)") to the sentence it introduces. Linear in ``len(text)``.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    pending: int | None = None  # start of an enumerator waiting for its sentence
+    for m in _BOUNDARY.finditer(text):
+        end = m.end()
+        piece = text[start:end]
+        if m.group()[0] != "\n" and _is_abbreviation(piece):
+            continue
+        if m.group()[0] != "\n" and _ENUMERATOR.fullmatch(piece.rstrip(".)")):
+            pending = start if pending is None else pending
+            start = end
+            continue
+        _emit(text, pending if pending is not None else start, end, spans)
+        pending = None
+        start = end
+    _emit(text, pending if pending is not None else start, len(text), spans)
+    return spans
+
+
+def _is_abbreviation(piece: str) -> bool:
+    m = _LAST_TOKEN.search(piece.rstrip())
+    return bool(m) and m.group(1).lower().rstrip(".") in _ABBREVIATIONS and len(piece.strip()) > 3
+
+
+def _emit(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))

@@ -1,0 +1,155 @@
+"""Context triggers: negation, uncertainty, pseudo-triggers and scope terminators.
+
+Each trigger has a kind and a direction. ``pre`` triggers govern mentions that follow them in
+the same clause ("no pneumothorax or large pleural effusion": both negated); ``post`` triggers
+govern mentions that precede them ("pneumonia cannot be excluded"). ``pseudo`` triggers look
+like a trigger but are not one ("no change in cardiomegaly": still present; "no opacity to
+suggest pneumonia": the negation continues through "to suggest"). ``term`` triggers end a scope
+("no effusion, but there is atelectasis").
+
+Status conventions: ``absent`` for negation and for resolution ("resolved left effusion",
+"interval clearing of the opacity", "the line has been removed"); ``uncertain`` for hedges;
+persistence words ("unchanged", "stable", "persistent") leave a mention ``present``.
+"""
+
+from __future__ import annotations
+
+import re
+
+NEG, UNC, PSEUDO, TERM = "neg", "unc", "pseudo", "term"
+
+#: (kind, direction, fragments). direction: "pre", "post" or "both".
+_TRIGGERS: list[tuple[str, str, list[str]]] = [
+    (
+        PSEUDO,
+        "pre",
+        [
+            r"no (?:significant |appreciable |definite |substantial |marked |interval |other )?"
+            r"(?:change|increase|decrease|worsening|progression|improvement|enlargement)"
+            r"(?: in| of| from)?(?: the)?(?: size of| extent of| appearance of)?(?: the)?",
+            r"not only",
+            r"gram[- ]negative",
+            r"without (?:significant |interval )?change(?: in| of)?",
+            r"unchanged|stable|persistent|persists|again (?:seen|noted|demonstrated)|redemonstrated",
+        ],
+    ),
+    (PSEUDO, "both", [r"to suggest|to indicate|suggest(?:ive|ing)? of (?:acute|active)"]),
+    (
+        NEG,
+        "pre",
+        [
+            r"no (?:radiographic |definite |convincing |visible |obvious |focal |other )?"
+            r"(?:evidence|signs?|findings?|features?) (?:of|to suggest|for|of an?)",
+            r"no",
+            r"not",
+            r"nor",
+            r"without(?: (?:evidence|signs?|findings?) of)?",
+            r"negative for",
+            r"free of",
+            r"clear of",
+            r"absence of",
+            r"rather than",
+            r"(?:interval )?(?:resolution|clearing|removal|resolving) of",
+            r"interval (?:resolved|removed|cleared)",
+            r"fails? to (?:reveal|demonstrate|show)",
+            r"ruled out",
+            r"there is no|there are no|with no",
+            r"negative",
+        ],
+    ),
+    (
+        NEG,
+        "post",
+        [
+            r"(?:is|are|was|were|has been|have been)? ?(?:not|no longer) (?:seen|identified|"
+            r"visualized|visible|present|evident|demonstrated|appreciated|noted|detected|apparent"
+            r"|appreciable|identifiable)",
+            r"(?:is|are) absent",
+            r"(?:has|have) (?:resolved|cleared|been removed|been resolved)",
+            r"(?:is|are|was) (?:negative|excluded|ruled out)",
+            r"no longer",
+        ],
+    ),
+    (
+        UNC,
+        "pre",
+        [
+            r"(?:cannot|can not|can't|could not|not) (?:be )?(?:exclude|excluded|rule out|ruled out)",
+            r"(?:cannot|can not|can't) (?:be )?(?:completely |entirely |definitely )?(?:excluded|exclude|ruled out)",
+            r"possib(?:le|ly)",
+            r"probabl[ey]",
+            r"(?:may|might|could|can) (?:represent|reflect|be|indicate|relate to|correspond to|"
+            r"account for|also represent|be due to|be related to)",
+            r"questionabl[ey]",
+            r"question of",
+            r"suspicious (?:for|of)",
+            r"suspicion (?:for|of)",
+            r"suspect(?:ed)?",
+            r"suggest(?:s|ive of|ing|ed)?",
+            r"concern(?:ing)? (?:for|of)",
+            r"worrisome for",
+            r"differential (?:diagnosis )?(?:includes?|considerations? (?:includes?|are))",
+            r"differential",
+            r"(?:to )?rule out|r/o",
+            r"(?:to )?evaluate for",
+            r"consider(?:ed)?",
+            r"equivocal",
+            r"indeterminate",
+            r"uncertain",
+            r"perhaps",
+            r"borderline",
+            r"(?:developing|early|evolving|atypical)",
+            r"likely",
+        ],
+    ),
+    (
+        UNC,
+        "post",
+        [
+            r"(?:is|are) (?:possible|suspected|questioned|not excluded|not ruled out|likely|probable|favored)",
+            r"(?:cannot|can not|can't|could not) be (?:completely |entirely |definitely )?"
+            r"(?:excluded|ruled out)",
+            r"not (?:entirely |completely )?(?:excluded|ruled out)",
+            r"(?:may|might|could) be (?:present|seen)",
+            r"\?",
+        ],
+    ),
+    (NEG, "both", [r"resolved|removed|cleared|absent"]),
+    (UNC, "both", [r"versus|vs\.?"]),
+    (
+        TERM,
+        "both",
+        [
+            r"but",
+            r"however",
+            r"although|though|while",
+            r"which",
+            r"with the exception of|except(?: for)?|aside from|apart from|other than|besides",
+            r"there (?:is|are|has been|have been)(?= (?!no\b))",
+            r"(?:is|are) (?:seen|present|noted|identified)",
+            r"otherwise",
+            r"likely represents?",
+            r"[;:]",
+        ],
+    ),
+]
+
+# The early/developing hedge words are too weak on their own; keep them out of the scanner.
+_DISABLED = {r"(?:developing|early|evolving|atypical)"}
+
+
+def _compile() -> tuple[re.Pattern[str], list[tuple[str, str]]]:
+    entries = [
+        (frag, kind, direction)
+        for kind, direction, frags in _TRIGGERS
+        for frag in frags
+        if frag not in _DISABLED
+    ]
+    # Longest fragments first so that "no evidence of" wins over "no", "cannot exclude" over "not".
+    entries.sort(key=lambda e: -len(e[0]))
+    parts = [f"(?P<t{i}>{frag})" for i, (frag, _, _) in enumerate(entries)]
+    pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])")
+    return pattern, [(kind, direction) for _, kind, direction in entries]
+
+
+TRIGGER_RE, TRIGGER_INFO = _compile()
