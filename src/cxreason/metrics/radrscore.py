@@ -1,0 +1,264 @@
+"""RadRScore, offline deterministic backend: factuality, completeness, effectiveness.
+
+Entities come from the labeler (``cxreason.labeling.extract_mentions``): one entity per
+distinct (ontology concept, polarity) in a text. Polarity: ``present`` and ``uncertain`` are
+*positive* (a hedged finding does not contradict a stated one), ``absent`` is *negative*.
+
+Two entities match when they share a key with the same polarity and conflict when they share a
+key with opposite polarities. Keys: the concept, plus its CheXpert label (so "granuloma" and
+"nodule", both Lung Lesion, match at label level); ``No Finding`` is never a label-level key.
+
+- factuality(reasoning, report): share of the reasoning's entities that agree with the report.
+  An entity the report does not mention (by concept or label) is correct when negative (the
+  paper's normal rule: unmentioned = normal) and wrong when positive. Global statements (the
+  ontology's ``normal-statement`` concepts: "no acute cardiopulmonary abnormality") that the
+  report does not make are judged against the whole report: "no abnormality" is correct only
+  when the report asserts no positive entity at all, "an abnormality" only when it asserts one.
+  None if no entity.
+- completeness(reasoning, reference): share of the reference reasoning's entities that the
+  reasoning matches (same key and polarity). 1.0 when the reference has no entity.
+- effectiveness(steps, reference_steps): share of steps that match some reference step: equal
+  normalised text, a matching entity, or (with an embedder) cosine similarity >= threshold with a
+  reference step it has no conflicting entity with. 0.0 when there are no steps.
+
+An item's RadRScore is the mean of the three; 0 for all parts when the output has no
+non-empty ``<think>`` block; factuality 0 when the reasoning asserts no entity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from cxreason.records import BenchItem
+from cxreason.vocab import NO_FINDING
+
+#: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
+#: by benchmarks/calibrate_threshold.py on Open-I report sentences).
+SIM_THRESHOLD = 0.75
+
+POSITIVE, NEGATIVE = "positive", "negative"
+_THINK_RE = re.compile(r"<think>(.*?)</think>", re.IGNORECASE | re.DOTALL)
+_DEFAULT = object()  # sentinel: use the shared MiniLM embedder
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A concept asserted in a text with a polarity (``positive`` | ``negative``)."""
+
+    concept: str
+    label: str | None
+    polarity: str
+    is_global: bool = False  # a whole-study normality statement ("no acute abnormality")
+
+    def keys(self) -> tuple[str, ...]:
+        """Matching keys: the concept, plus the CheXpert label (never for No Finding)."""
+        if self.label and self.label != NO_FINDING:
+            return ("c:" + self.concept, "l:" + self.label)
+        return ("c:" + self.concept,)
+
+
+def polarity(status: str) -> str:
+    """``present``/``uncertain`` -> positive; ``absent`` -> negative."""
+    return NEGATIVE if status == "absent" else POSITIVE
+
+
+@lru_cache(maxsize=200_000)
+def entities(text: str) -> tuple[Entity, ...]:
+    """Distinct entities of ``text`` (cached per string), in order of first mention."""
+    from cxreason.labeling import extract_mentions
+    from cxreason.labeling.ontology import CONCEPTS
+
+    seen: dict[Entity, None] = {}
+    for m in extract_mentions(text or ""):
+        concept = CONCEPTS.get(m.concept)
+        is_global = concept is not None and concept.group == "normal-statement"
+        seen.setdefault(Entity(m.concept, m.label, polarity(m.status), is_global), None)
+    return tuple(seen)
+
+
+class EntityIndex:
+    """Polarities seen per key in one text (a report or a reference)."""
+
+    def __init__(self, ents: Iterable[Entity]):
+        self.by_key: dict[str, set[str]] = {}
+        self.any_positive = False  # some entity (finding or global) asserted positive
+        for e in ents:
+            for k in e.keys():
+                self.by_key.setdefault(k, set()).add(e.polarity)
+            self.any_positive |= e.polarity == POSITIVE
+
+    def polarities(self, e: Entity) -> set[str] | None:
+        """Polarities of ``e``'s concept if mentioned, else of its label, else None."""
+        for k in e.keys():  # concept first, then label
+            if k in self.by_key:
+                return self.by_key[k]
+        return None
+
+    def matches(self, e: Entity) -> bool:
+        """True when a shared key carries ``e``'s polarity."""
+        return any(e.polarity in self.by_key.get(k, ()) for k in e.keys())
+
+    def conflicts(self, e: Entity) -> bool:
+        """True when a shared key carries only the opposite polarity."""
+        pols = self.polarities(e)
+        return pols is not None and e.polarity not in pols
+
+
+@lru_cache(maxsize=50_000)
+def _index(text: str) -> EntityIndex:
+    return EntityIndex(entities(text))
+
+
+def agrees_with_report(e: Entity, report: EntityIndex) -> bool:
+    """Whether one reasoning entity agrees with the report (see module docstring)."""
+    pols = report.polarities(e)
+    if pols is None and e.is_global:
+        return (e.polarity == POSITIVE) == report.any_positive
+    if pols is None:
+        return e.polarity == NEGATIVE  # unmentioned in the report: normal
+    return e.polarity in pols
+
+
+def factuality(reasoning: str, report: str) -> float | None:
+    """Share of the reasoning's entities that agree with the report; None if none asserted."""
+    ents = entities(reasoning)
+    if not ents:
+        return None
+    rep = _index(report)
+    return sum(agrees_with_report(e, rep) for e in ents) / len(ents)
+
+
+def completeness(reasoning: str, reference: str) -> float:
+    """Share of the reference's entities that the reasoning matches (1.0 if none)."""
+    ref = entities(reference)
+    if not ref:
+        return 1.0
+    cand = _index(reasoning)
+    return sum(cand.matches(e) for e in ref) / len(ref)
+
+
+def _norm_step(s: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", s.casefold()).split())
+
+
+def step_entity_matches(steps: Sequence[str], reference_steps: Sequence[str]) -> np.ndarray:
+    """Boolean matrix (steps x reference steps): same normalised text or a matching entity."""
+    out = np.zeros((len(steps), len(reference_steps)), dtype=bool)
+    refs = [(_norm_step(r), _index(r)) for r in reference_steps]
+    for i, s in enumerate(steps):
+        ns, ents = _norm_step(s), entities(s)
+        for j, (nr, ridx) in enumerate(refs):
+            out[i, j] = ns == nr or any(ridx.matches(e) for e in ents)
+    return out
+
+
+def step_conflicts(steps: Sequence[str], reference_steps: Sequence[str]) -> np.ndarray:
+    """Boolean matrix: step i and reference step j assert one key with opposite polarities."""
+    out = np.zeros((len(steps), len(reference_steps)), dtype=bool)
+    refs = [_index(r) for r in reference_steps]
+    for i, s in enumerate(steps):
+        ents = entities(s)
+        for j, ridx in enumerate(refs):
+            out[i, j] = any(ridx.conflicts(e) for e in ents)
+    return out
+
+
+def effectiveness(
+    steps: list[str],
+    reference_steps: list[str],
+    embedder=None,
+    threshold: float = SIM_THRESHOLD,
+) -> float:
+    """Share of ``steps`` matching a reference step; ``embedder=None``: entity/text matching only."""
+    steps = [s for s in steps if s.strip()]
+    reference_steps = [r for r in reference_steps if r.strip()]
+    if not steps:
+        return 0.0
+    if not reference_steps:
+        return 0.0
+    matched = step_entity_matches(steps, reference_steps).any(axis=1)
+    if embedder is not None and not matched.all():
+        todo = [i for i in range(len(steps)) if not matched[i]]
+        sub = [steps[i] for i in todo]
+        sims = embedder.similarity(sub, reference_steps)
+        ok = (sims >= threshold) & ~step_conflicts(sub, reference_steps)
+        matched[todo] = ok.any(axis=1)
+    return float(matched.mean())
+
+
+def extract_think(output: str | None) -> str | None:
+    """Content of the LAST non-empty ``<think>...</think>`` block (stripped), else None."""
+    if not output:
+        return None
+    for block in reversed(_THINK_RE.findall(output)):
+        if block.strip():
+            return block.strip()
+    return None
+
+
+def split_steps(text: str) -> list[str]:
+    """Reasoning steps of a text: its sentences (labeler's splitter), stripped, non-empty."""
+    from cxreason.labeling import split_sentences
+
+    return [text[a:b].strip() for a, b in split_sentences(text) if text[a:b].strip()]
+
+
+def reference_steps(item: BenchItem) -> list[str]:
+    """The item's reference steps (``reasoning_steps``, else sentences of ``reasoning``)."""
+    return list(item.reasoning_steps) or split_steps(item.reasoning or "")
+
+
+def score_reasoning(
+    think: str | None,
+    item: BenchItem,
+    embedder=_DEFAULT,
+    threshold: float = SIM_THRESHOLD,
+) -> dict:
+    """RadRScore parts for a reasoning text (None/blank -> all 0); see module docstring."""
+    if not think:
+        return _zero(has_reasoning=False)
+    if embedder is _DEFAULT:
+        from cxreason.metrics.embed import default_embedder
+
+        embedder = default_embedder()
+    fact = factuality(think, item.report)
+    comp = completeness(think, item.reasoning or "")
+    eff = effectiveness(split_steps(think), reference_steps(item), embedder, threshold)
+    f = 0.0 if fact is None else fact
+    return {
+        "factuality": f,
+        "completeness": comp,
+        "effectiveness": eff,
+        "radrscore": (f + comp + eff) / 3.0,
+        "has_reasoning": True,
+        "n_entities": len(entities(think)),
+    }
+
+
+def _zero(has_reasoning: bool) -> dict:
+    return {
+        "factuality": 0.0,
+        "completeness": 0.0,
+        "effectiveness": 0.0,
+        "radrscore": 0.0,
+        "has_reasoning": has_reasoning,
+        "n_entities": 0,
+    }
+
+
+def score_item(
+    item: BenchItem,
+    output: str | None,
+    embedder=_DEFAULT,
+    threshold: float = SIM_THRESHOLD,
+) -> dict:
+    """factuality, completeness, effectiveness, radrscore (+ has_reasoning, n_entities).
+
+    ``embedder``: default the shared MiniLM; ``None`` disables semantic step matching.
+    """
+    return score_reasoning(extract_think(output), item, embedder, threshold)

@@ -1,0 +1,104 @@
+"""RadRScore offline backend on crafted texts (entities from the real labeler)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxreason.metrics.radrscore import (
+    completeness,
+    effectiveness,
+    entities,
+    extract_think,
+    factuality,
+    score_item,
+)
+from cxreason.records import BenchItem
+
+REPORT = (
+    "FINDINGS: The heart is enlarged. There is a small right pleural effusion. "
+    "No pneumothorax. IMPRESSION: Cardiomegaly with small right effusion."
+)
+STEPS = [
+    "The cardiac silhouette is enlarged.",
+    "There is a small right pleural effusion.",
+    "There is no pneumothorax.",
+    "There is no focal consolidation.",
+    "There is no pulmonary edema.",
+]
+REFERENCE = " ".join(STEPS)
+
+
+def _item() -> BenchItem:
+    return BenchItem(
+        id="x",
+        study_id="s",
+        task="binary",
+        question="q",
+        options={"A": "Yes", "B": "No"},
+        answer="A",
+        answer_labels=["Cardiomegaly"],
+        images=[],
+        report=REPORT,
+        reasoning=REFERENCE,
+        reasoning_steps=STEPS,
+    )
+
+
+def test_reference_reasoning_scores_one():
+    assert factuality(REFERENCE, REPORT) == 1.0
+    assert completeness(REFERENCE, REFERENCE) == 1.0
+    assert effectiveness(STEPS, STEPS) == 1.0
+    s = score_item(_item(), f"<think>{REFERENCE}</think><answer>A</answer>", embedder=None)
+    assert s["radrscore"] == 1.0 and s["has_reasoning"]
+
+
+def test_unmentioned_negative_is_correct_and_unmentioned_positive_is_wrong():
+    assert factuality("There is no pulmonary edema.", REPORT) == 1.0
+    assert factuality("There is pulmonary edema.", REPORT) == 0.0
+    assert factuality("There is no pleural effusion.", REPORT) == 0.0
+    assert factuality("Possible small pleural effusion.", REPORT) == 1.0  # uncertain ~ present
+    assert factuality("Let us look at the image.", REPORT) is None
+
+
+def test_global_normal_statement_judged_against_whole_report():
+    assert factuality("No acute cardiopulmonary abnormality.", REPORT) == 0.0
+    normal = "FINDINGS: The lungs are clear. No pleural effusion. IMPRESSION: Normal chest."
+    assert factuality("No acute cardiopulmonary abnormality.", normal) == 1.0
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 5])
+def test_flipping_k_of_n_statements_gives_factuality_n_minus_k_over_n(k):
+    flipped = [
+        "The cardiac silhouette is normal in size.",
+        "There is no pleural effusion.",
+        "There is a right pneumothorax.",
+        "There is focal consolidation.",
+        "There is pulmonary edema.",
+    ]
+    steps = flipped[:k] + STEPS[k:]
+    n = sum(len(entities(s)) for s in STEPS)
+    assert n == 5
+    assert factuality(" ".join(steps), REPORT) == pytest.approx((5 - k) / 5)
+
+
+def test_completeness_counts_reference_entities_covered_with_same_polarity():
+    assert completeness("The heart is enlarged.", REFERENCE) == pytest.approx(1 / 5)
+    assert completeness("The heart is normal in size.", REFERENCE) == 0.0
+    assert completeness("anything", "no entity here") == 1.0
+
+
+def test_effectiveness_entity_and_semantic_matching():
+    steps = ["The cardiac silhouette is enlarged.", "I will now review the image carefully."]
+    assert effectiveness(steps, STEPS) == 0.5
+    assert effectiveness([], STEPS) == 0.0
+    # a contradicting step never matches, however similar its wording
+    assert effectiveness(["There is no small right pleural effusion."], STEPS) == 0.0
+
+
+def test_no_think_scores_zero_and_last_nonempty_think_is_used():
+    item = _item()
+    s = score_item(item, "<answer>A</answer>", embedder=None)
+    assert s == {**s, "radrscore": 0.0, "factuality": 0.0, "has_reasoning": False}
+    assert score_item(item, "<think>  </think><answer>A</answer>", embedder=None)["radrscore"] == 0
+    assert extract_think("<think></think> x <think>b</think>") == "b"
+    assert extract_think(None) is None
