@@ -1,0 +1,192 @@
+"""Reward functions on hand-written completions, adversarial ones included."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cxreason.train.rewards import (
+    accuracy_reward,
+    band_score,
+    build_reward_funcs,
+    check_format,
+    completion_text,
+    factuality_reward,
+    format_reward,
+    label_set_score,
+    make_accuracy_reward,
+    make_length_reward,
+)
+
+REPORT = (
+    "FINDINGS: The heart is enlarged. There is a small left pleural effusion. No pneumothorax. "
+    "IMPRESSION: Cardiomegaly with small left effusion."
+)
+OPTS = json.dumps({"A": "Yes", "B": "No"})
+
+
+def conv(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": text}]
+
+
+@pytest.mark.parametrize(
+    "text,mode,ok",
+    [
+        ("<think>Heart is big.</think><answer>A</answer>", "cot", True),
+        ("  <think>\nHeart is big.\n</think>\n<answer> A </answer>\n", "cot", True),
+        ("<answer>A</answer>", "direct", True),
+        ("<answer>A</answer>", "cot", False),  # CoT needs the think block
+        ("<think>x</think><answer>A</answer>", "direct", False),  # direct forbids it
+        ("<answer>A</answer><think>x</think>", "cot", False),  # wrong order
+        ("<think>x</think><think>y</think><answer>A</answer>", "cot", False),  # repeated
+        ("<think>x</think><answer>A</answer><answer>B</answer>", "cot", False),
+        ("<think>x</think><answer>A</answer> so it is A", "cot", False),  # text outside
+        ("Sure! <think>x</think><answer>A</answer>", "cot", False),
+        ("<think>   </think><answer>A</answer>", "cot", False),  # empty think
+        ("<think>x</think><answer></answer>", "cot", False),  # empty answer
+        ("<think>x <think>y</think></think><answer>A</answer>", "cot", False),  # nested
+        ("<think>x</think><answer>A", "cot", False),  # unclosed
+        ("The answer is A", "direct", False),
+    ],
+)
+def test_format_gate(text, mode, ok):
+    assert check_format(text, mode) is ok
+    assert format_reward([conv(text)], mode=[mode]) == [float(ok)]
+
+
+def test_completion_text_forms():
+    parts = [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "<answer>"},
+                {"type": "text", "text": "B</answer>"},
+            ],
+        }
+    ]
+    assert completion_text(parts) == "<answer>B</answer>"
+    assert completion_text("<answer>B</answer>") == "<answer>B</answer>"
+    assert completion_text({"role": "assistant", "content": "x"}) == "x"
+    assert completion_text(None) == ""
+
+
+def test_accuracy_closed_tasks():
+    outs = [
+        "<think>t</think><answer>A</answer>",
+        "<think>t</think><answer>(A)</answer>",
+        "<think>t</think><answer>Yes</answer>",  # exact option text
+        "<think>t</think><answer>B</answer>",
+        "<think>t</think><answer>A or B</answer>",  # unparsable: wrong
+        "no tags at all: A",
+        "<answer>B</answer> ... <answer>A</answer>",  # the LAST answer counts
+    ]
+    n = len(outs)
+    got = accuracy_reward(
+        [conv(o) for o in outs], task=["binary"] * n, answer=["A"] * n, options=[OPTS] * n
+    )
+    assert got == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    # options as a dict with a None-filled slot (as datasets stores a struct column)
+    got = accuracy_reward(
+        ["<answer>C</answer>"],
+        task=["single"],
+        answer=["C"],
+        options=[{"A": "Edema", "B": "Fracture", "C": "Cardiomegaly", "D": None}],
+    )
+    assert got == [1.0]
+
+
+def test_accuracy_anomaly_strict_vocabulary():
+    gold = ["Cardiomegaly", "Pleural Effusion"]
+    cases = {
+        "<answer>Cardiomegaly, Pleural Effusion</answer>": 1.0,
+        "<answer>Pleural Effusion, Cardiomegaly</answer>": 1.0,
+        "<answer>Cardiomegaly</answer>": pytest.approx(2 / 3),
+        # OOV term is a false positive: P = 2/3, R = 1 -> F1 = 0.8 (not silently dropped)
+        "<answer>Cardiomegaly, Pleural Effusion, Dragon Scales</answer>": pytest.approx(0.8),
+        "<answer>No Finding, Cardiomegaly</answer>": 0.0,  # No Finding must stand alone
+        "<answer>No Finding</answer>": 0.0,
+        "<answer></answer>": 0.0,
+        "Cardiomegaly, Pleural Effusion": 0.0,  # outside the tags
+    }
+    outs = list(cases)
+    n = len(outs)
+    got = accuracy_reward(
+        outs,
+        task=["anomaly"] * n,
+        answer=["Cardiomegaly, Pleural Effusion"] * n,
+        options=[None] * n,
+        answer_labels=[gold] * n,
+    )
+    assert got == list(cases.values())
+
+
+def test_no_finding_items_and_jaccard():
+    normal = accuracy_reward(
+        ["<answer>No Finding</answer>", "<answer>No Finding, Dragon</answer>"],
+        task=["anomaly"] * 2,
+        answer=["No Finding"] * 2,
+        answer_labels=[[], []],
+    )
+    assert normal == [1.0, 0.0]
+    jac = make_accuracy_reward("jaccard")
+    got = jac(
+        ["<answer>Cardiomegaly, Edema</answer>"],
+        task=["anomaly"],
+        answer=["x"],
+        answer_labels=[["Cardiomegaly", "Pleural Effusion"]],
+    )
+    assert got == [pytest.approx(1 / 3)]
+    assert label_set_score("Cardiomegaly, Unicorn", {"Cardiomegaly"}, "jaccard") == 0.5
+    with pytest.raises(ValueError):
+        make_accuracy_reward("dice")
+
+
+def test_factuality_reward():
+    outs = [
+        "<think>The heart is enlarged. There is a pleural effusion. No pneumothorax.</think><answer>A</answer>",
+        "<think>The heart is normal in size. There is a pneumothorax.</think><answer>B</answer>",
+        "<think></think><answer>A</answer>",  # empty think
+        "<answer>A</answer>",  # no think
+        "<think>The image is a frontal view.</think><answer>A</answer>",  # no clinical entity
+        "<think>The heart is enlarged.</think><answer>A</answer>",  # no report for this sample
+        "<answer>A</answer>",  # direct-mode sample
+    ]
+    reports = [REPORT] * 5 + [None, REPORT]
+    modes = ["cot"] * 6 + ["direct"]
+    got = factuality_reward([conv(o) for o in outs], report=reports, mode=modes)
+    assert got[0] == 1.0
+    assert got[1] == 0.0
+    assert got[2:5] == [0.0, 0.0, 0.0]
+    assert got[5] is None and got[6] is None
+
+
+def test_length_band():
+    assert band_score(50, 20, 200) == 1.0
+    assert band_score(10, 20, 200) == 0.0
+    assert band_score(15, 20, 200) == pytest.approx(0.5)
+    assert band_score(300, 20, 200) == pytest.approx(0.5)
+    assert band_score(400, 20, 200) == 0.0
+    f = make_length_reward(2, 4)
+    assert f(["a b c", "a", "a b c d e f", "x"], mode=["cot", "cot", "cot", "direct"]) == [
+        1.0,
+        0.0,
+        0.5,
+        None,
+    ]
+    with pytest.raises(ValueError):
+        make_length_reward(10, 5)
+
+
+def test_build_reward_funcs_names_and_errors():
+    fs = build_reward_funcs(["format", "accuracy", "factuality", "length"], length_band=(1, 3))
+    assert [f.__name__ for f in fs] == [
+        "format_reward",
+        "accuracy_reward",
+        "factuality_reward",
+        "length_reward",
+    ]
+    with pytest.raises(ValueError, match="unknown reward"):
+        build_reward_funcs(["format", "vibes"])
+    with pytest.raises(ValueError, match="column"):
+        format_reward(["a", "b"], mode=["cot"])
