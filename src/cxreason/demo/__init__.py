@@ -1,0 +1,44 @@
+"""``cxreason demo``: the whole pipeline on bundled data on a CPU (see :mod:`.pipeline`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cxreason.demo.pipeline import DemoConfig, run_demo
+
+__all__ = ["DemoConfig", "demo", "run_demo"]
+
+
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Output folder (resumable)."),
+    reports: Path = typer.Option(
+        Path("../shared/data/openi/indiana_reports.csv"), help="Open-I reports CSV."
+    ),
+    projections: Path = typer.Option(
+        Path("../shared/data/openi/indiana_projections.csv"), help="Open-I projections CSV."
+    ),
+    seed: int = typer.Option(0, help="Seed of every stage."),
+    fast: bool = typer.Option(False, "--fast", help="Small and quick (CI): fewer items and steps."),
+    force: bool = typer.Option(False, "--force", help="Redo every stage, even finished ones."),
+) -> None:
+    """Run the whole method on a CPU: synthetic phantoms of real Open-I reports, SFT → GRPO."""
+    from rich.console import Console
+
+    console = Console()
+    cfg = DemoConfig(
+        out=out,
+        reports=reports,
+        projections=projections if projections and projections.exists() else None,
+        seed=seed,
+        fast=fast,
+    )
+    try:
+        scores = run_demo(cfg, force=force)
+    except (FileNotFoundError, RuntimeError) as e:
+        console.print(f"[red]demo failed:[/red] {e}")
+        raise typer.Exit(1) from None
+    by = scores.get("by_task", {})
+    parts = [f"{t}: acc {v['accuracy']['value']:.3f}" for t, v in sorted(by.items())]
+    console.print(f"[green]demo done[/green] → {out / 'report.md'} ({'; '.join(parts)})")

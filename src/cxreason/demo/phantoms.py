@@ -1,0 +1,85 @@
+"""Render report-conditioned SYNTHETIC phantoms for a set of studies (demo and tests only).
+
+The images are synthetic test data, never medical images: they exist so that the pipeline can
+be shown to learn on a world whose truth is known. Each study's phantom follows the labels the
+labeler assigns to its report; the side of a lateralised finding comes from the words around
+its mention ("left", "right", "bilateral").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from cxreason.labeling import label_report, split_sentences
+from cxreason.records import Study, report_text
+
+log = logging.getLogger(__name__)
+
+_LATERALISED = ("Pleural Effusion", "Pneumothorax", "Consolidation", "Pneumonia", "Atelectasis")
+_SIDE = re.compile(r"\b(bilateral|bibasilar|both|left|right)\b", re.IGNORECASE)
+
+
+def laterality_from_report(findings: str, impression: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, laterality) of a report; laterality maps a lateralised label to left|right|bilateral."""
+    text = report_text(findings, impression)
+    result = label_report(findings, impression)
+    sentences = split_sentences(text)
+    side: dict[str, str] = {}
+    for m in result.mentions:
+        if m.label not in _LATERALISED or m.status != "present" or m.label in side:
+            continue
+        sent = next((text[s:e] for s, e in sentences if s <= m.start < e), text[m.start : m.end])
+        found = {w.lower() for w in _SIDE.findall(sent)}
+        if found & {"bilateral", "bibasilar", "both"} or {"left", "right"} <= found:
+            side[m.label] = "bilateral"
+        elif "left" in found:
+            side[m.label] = "left"
+        elif "right" in found:
+            side[m.label] = "right"
+    return result.labels, side
+
+
+def render_phantoms(
+    studies: Iterable[Study],
+    images_dir: Path,
+    size: int = 128,
+    seed: int = 0,
+    progress=None,
+) -> dict[str, int]:
+    """Render one phantom per image reference of each study into ``images_dir``.
+
+    Frontal references get a frontal phantom, lateral ones a lateral phantom; a study without
+    image references gets ``<study_id>.png``. Returns counts (studies, images).
+    """
+    from cxreason.data.phantom import render_study
+
+    images_dir.mkdir(parents=True, exist_ok=True)
+    studies = list(studies)
+    n_images = 0
+    for i, st in enumerate(studies):
+        labels, side = laterality_from_report(st.findings, st.impression)
+        refs = st.images or []
+        targets = [(Path(r.path).name, r.view) for r in refs] or [(f"{st.study_id}.png", "frontal")]
+        study_seed = seed * 1_000_003 + _stable_int(st.study_id)
+        for name, view in targets:
+            img = render_study(
+                labels,
+                seed=study_seed,
+                size=size,
+                view="lateral" if view == "lateral" else "frontal",
+                laterality=side,
+            )
+            img.save(images_dir / name, format="PNG", optimize=False)
+            n_images += 1
+        if progress is not None:
+            progress(i + 1, len(studies))
+    return {"studies": len(studies), "images": n_images}
+
+
+def _stable_int(s: str) -> int:
+    """A process-independent integer for a string (``hash`` is salted per process)."""
+    return int(hashlib.sha256(s.encode()).hexdigest()[:8], 16) % 1_000_003

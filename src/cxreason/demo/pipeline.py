@@ -1,0 +1,253 @@
+"""``cxreason demo``: the whole method on a CPU, on synthetic phantoms conditioned on real reports.
+
+Real Open-I report text → labels → benchmark + mined chains → report-conditioned phantoms
+(SYNTHETIC test images) → tiny VLM (random init, offline) → SFT → GRPO (format + accuracy +
+process rewards) → CoT predictions on the held-out split → scores → report.
+
+Every stage goes through the same public CLI a user would call (``cxreason bench build``,
+``cxreason train sft`` ...), in-process. Stages are resumable: a re-run skips the stages that
+finished with the same inputs (see :mod:`cxreason.demo.stages`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cxreason.demo.stages import StageRunner
+from cxreason.records import BenchItem, read_records, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+REPO_RECIPES = Path(__file__).resolve().parents[3] / "recipes"
+
+
+@dataclass
+class DemoConfig:
+    """Sizes of the demo run. ``fast`` shrinks everything for CI (minutes, not tens)."""
+
+    out: Path = Path("demo_out")
+    reports: Path = Path("../shared/data/openi/indiana_reports.csv")
+    projections: Path | None = Path("../shared/data/openi/indiana_projections.csv")
+    seed: int = 0
+    fast: bool = False
+    image_size: int = 112
+    train_tasks: tuple[str, ...] = ("binary", "single")
+    eval_tasks: tuple[str, ...] = ("binary", "single")
+    max_eval_items: int = 400
+    sft_recipe: Path = field(default_factory=lambda: REPO_RECIPES / "demo" / "sft.yaml")
+    grpo_recipe: Path = field(default_factory=lambda: REPO_RECIPES / "demo" / "grpo.yaml")
+    sft_overrides: list[str] = field(default_factory=list)
+    grpo_overrides: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.fast:
+            self.max_eval_items = min(self.max_eval_items, 120)
+            self.sft_overrides = ["--num_train_epochs", "2", *self.sft_overrides]
+            self.grpo_overrides = ["--max_steps", "10", *self.grpo_overrides]
+
+
+def _cli(args: list[str]) -> None:
+    """Run one ``cxreason`` command in-process; raise if it fails."""
+    from cxreason.cli import main
+
+    log.info("$ cxreason %s", " ".join(str(a) for a in args))
+    rc = main([str(a) for a in args])
+    if rc:
+        raise RuntimeError(f"`cxreason {' '.join(map(str, args))}` failed with exit code {rc}")
+
+
+def _subset(items: list[BenchItem], split: str, tasks, limit: int | None, seed: int):
+    chosen = [it for it in items if it.split == split and it.task in tasks]
+    if limit is not None and len(chosen) > limit:
+        rng = random.Random(seed)
+        by_task: dict[str, list[BenchItem]] = {}
+        for it in chosen:
+            by_task.setdefault(it.task, []).append(it)
+        per = max(1, limit // len(by_task))
+        chosen = [x for t in sorted(by_task) for x in rng.sample(by_task[t], min(per, len(by_task[t])))]
+        chosen.sort(key=lambda it: it.id)
+    return chosen
+
+
+def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
+    """Run (or resume) the demo under ``cfg.out``; returns the trained model's scores."""
+    from cxreason.data.load import load_studies
+    from cxreason.demo.phantoms import render_phantoms
+
+    t_start = time.perf_counter()
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg.reports.exists():
+        raise FileNotFoundError(
+            f"Open-I reports CSV not found: {cfg.reports} (pass --reports or place ../shared/data)"
+        )
+    runner = StageRunner(out, force=force)
+    images = out / "images"
+    bench_dir = out / "bench"
+    common = {"reports": str(cfg.reports), "seed": cfg.seed, "size": cfg.image_size}
+
+    def phantoms() -> None:
+        studies = load_studies(cfg.reports, projections=cfg.projections)
+        if images.exists():
+            shutil.rmtree(images)
+        counts = render_phantoms(studies, images, size=cfg.image_size, seed=cfg.seed)
+        log.info("rendered %d synthetic phantoms for %d studies", counts["images"], counts["studies"])
+
+    fp_img = runner.run("phantoms", common, phantoms)
+
+    def bench() -> None:
+        args = ["bench", "build", cfg.reports, "--out", bench_dir, "--seed", cfg.seed]
+        args += ["--images", images]
+        if cfg.projections:
+            args += ["--projections", cfg.projections]
+        _cli(args)
+
+    fp_bench = runner.run("bench", {**common, "after": fp_img}, bench)
+
+    items = read_records(bench_dir / "bench.jsonl", BenchItem)
+    train_bench = out / "train_bench.jsonl"
+    eval_bench = out / "eval_bench.jsonl"
+
+    def split_bench() -> None:
+        tr = [it for it in items if it.split in ("train", "validation") and it.task in cfg.train_tasks]
+        te = _subset(items, "test", cfg.eval_tasks, cfg.max_eval_items, cfg.seed)
+        write_jsonl(train_bench, tr)
+        write_jsonl(eval_bench, te)
+        log.info("train items: %d, held-out eval items: %d", len(tr), len(te))
+
+    fp_split = runner.run(
+        "split",
+        {"after": fp_bench, "tasks": cfg.train_tasks, "eval": cfg.eval_tasks, "n": cfg.max_eval_items},
+        split_bench,
+    )
+
+    init_dir = out / "model_init"
+    fp_init = runner.run(
+        "init", {"seed": cfg.seed, "size": cfg.image_size},
+        lambda: _cli(["model", "init-tiny", init_dir, "--seed", cfg.seed, "--image-size", cfg.image_size]),
+    )
+
+    sft_dir = out / "sft"
+    sft_args = [
+        "train", "sft", "--config", cfg.sft_recipe,
+        "--model_name_or_path", init_dir, "--bench", train_bench, "--images", images,
+        "--output_dir", sft_dir, "--seed", cfg.seed, *cfg.sft_overrides,
+    ]  # fmt: skip
+    fp_sft = runner.run(
+        "sft",
+        {"after": [fp_split, fp_init], "args": [str(a) for a in sft_args], "recipe": _read(cfg.sft_recipe)},
+        lambda: _train(sft_args, sft_dir),
+    )
+
+    grpo_dir = out / "grpo"
+    grpo_args = [
+        "train", "grpo", "--config", cfg.grpo_recipe,
+        "--model_name_or_path", sft_dir / "final", "--bench", train_bench, "--images", images,
+        "--output_dir", grpo_dir, "--seed", cfg.seed, *cfg.grpo_overrides,
+    ]  # fmt: skip
+    fp_grpo = runner.run(
+        "grpo",
+        {"after": fp_sft, "args": [str(a) for a in grpo_args], "recipe": _read(cfg.grpo_recipe)},
+        lambda: _train(grpo_args, grpo_dir),
+    )
+
+    systems = {
+        "untrained": (init_dir, fp_init),
+        "sft": (sft_dir / "final", fp_sft),
+        "trained": (grpo_dir / "final", fp_grpo),
+    }
+    scores: dict[str, dict] = {}
+    for name, (model_dir, fp_model) in systems.items():
+        pred = out / f"pred_{name}.jsonl"
+        sdir = out / f"score_{name}"
+
+        def predict_and_score(model_dir=model_dir, pred=pred, sdir=sdir) -> None:
+            _cli([
+                "predict", "--model", model_dir, "--bench", eval_bench, "--out", pred,
+                "--images", images, "--mode", "cot", "--batch-size", "16",
+                "--max-new-tokens", "160", "--no-chest-check",
+            ])  # fmt: skip
+            _cli(["score", "--bench", eval_bench, "--pred", pred, "--out", sdir])
+
+        runner.run(f"eval_{name}", {"model": fp_model, "eval": fp_split}, predict_and_score)
+        scores[name] = json.loads((sdir / "scores.json").read_text())
+        target = out / ("scores.json" if name == "trained" else f"scores_{name}.json")
+        write_json(target, scores[name])
+
+    def report() -> None:
+        from cxreason.demo.report import write_report
+
+        examples = _examples(out, eval_bench, out / "pred_trained.jsonl", images)
+        facts = {
+            "reports": cfg.reports,
+            "seed": cfg.seed,
+            "fast": cfg.fast,
+            "train items": sum(1 for _ in open(train_bench, encoding="utf-8")),
+            "held-out items": sum(1 for _ in open(eval_bench, encoding="utf-8")),
+            "stage seconds": {k: round(v, 1) for k, v in runner.timings.items()},
+            "total seconds (this invocation)": round(time.perf_counter() - t_start, 1),
+        }
+        write_report(out, scores, examples, facts, grpo_dir / "reward_curve.png")
+
+    runner.run("report", {"t": time.time()}, report)  # always rewritten (cheap)
+    write_json(out / "demo_config.json", {k: str(v) for k, v in asdict(cfg).items()})
+    return scores["trained"]
+
+
+def _read(p: Path) -> str:
+    return Path(p).read_text(encoding="utf-8") if Path(p).exists() else ""
+
+
+def _train(args: list, output_dir: Path) -> None:
+    """Train; the trainer resumes from the last checkpoint in ``output_dir`` if one exists."""
+    _cli(args)
+    if not (output_dir / "final").exists():
+        raise RuntimeError(f"training finished without writing {output_dir / 'final'}")
+
+
+def _examples(out: Path, bench: Path, pred: Path, images: Path, k: int = 3) -> list[dict]:
+    """Three held-out items (different tasks where possible) with the trained model's output."""
+    from cxreason.metrics.outcome import outcome_score, parse_answer
+    from cxreason.metrics.radrscore import extract_think
+
+    items = {it.id: it for it in read_records(bench, BenchItem)}
+    preds = [json.loads(line) for line in open(pred, encoding="utf-8") if line.strip()]
+    chosen, seen_tasks = [], set()
+    for p in preds:
+        it = items.get(str(p["id"]))
+        if it is None or it.task in seen_tasks:
+            continue
+        seen_tasks.add(it.task)
+        chosen.append((it, p))
+    for p in preds:
+        if len(chosen) >= k:
+            break
+        it = items.get(str(p["id"]))
+        if it is not None and all(c[0].id != it.id for c in chosen):
+            chosen.append((it, p))
+    ex_dir = out / "examples"
+    ex_dir.mkdir(exist_ok=True)
+    result = []
+    for it, p in chosen[:k]:
+        src = images / Path(it.images[0]).name if it.images else None
+        img_name = f"examples/{Path(src).name}" if src else ""
+        if src and Path(src).exists():
+            shutil.copyfile(src, out / img_name)
+        q = it.question + ("" if not it.options else " " + " ".join(f"{a}) {t}" for a, t in it.options.items()))
+        result.append({
+            "id": it.id, "task": it.task, "image": img_name, "question": q,
+            "think": extract_think(p["output"]), "answer": parse_answer(p["output"]),
+            "gold": it.answer, "correct": outcome_score(it, p["output"]) >= 1.0,
+        })  # fmt: skip
+    return result
+
+
+def env_summary() -> dict:
+    return {"cpus": os.cpu_count()}
