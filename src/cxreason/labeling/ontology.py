@@ -29,7 +29,10 @@ _NORMAL_PRED = (
     r"(?:is |are |remains? |appears? |)(?:normal|unremarkable|not enlarged|stable and normal)|"
     r"normal(?: in)? (?:size|contour|caliber|width))"
 )
-_ADV = r"(?:(?:is|are|was|appears?|remains?|again|now|still|stably|likely|at least|also|\w+ly)\s+){0,4}"
+_ADV = (
+    r"(?:(?:is|are|was|appears?|remains?|again|now|still|stably|likely|at least|also|xxxx"
+    r"|\w+ly)\s+){0,4}"
+)
 
 _HEART = r"(?:heart(?: size)?|cardiac (?:silhouette|size|shadow|contours?|diameter)|cardiac)"
 _MEDIAST = (
@@ -70,6 +73,8 @@ _CONCEPT_LIST: list[Concept] = [
             r"(?:enlarged|large|increased|prominent)",
             r"(?:large|prominent|enlarged|borderline) (?:heart|cardiac silhouette|cardiac size)",
             r"(?:heart|cardiac) size (?:is )?(?:at the )?(?:borderline|mildly) (?:enlarged|increased)",
+            r"increase(?:d)? in (?:the )?(?:size of the )?(?:heart|cardiac)(?: size| silhouette)",
+            r"increased (?:heart|cardiac) size",
         ],
         [
             rf"{_HEART}{_CLAUSE_GAP}\b{_NORMAL_PRED}",
@@ -140,6 +145,9 @@ _CONCEPT_LIST: list[Concept] = [
             r"kerley b? ?lines",
             r"(?:pulmonary )?vasculature (?:is |are )?(?:congested|engorged|prominent|indistinct)",
             r"(?:engorged|prominent|indistinct) (?:pulmonary )?vasculature",
+            r"(?:central |pulmonary )?vascular (?:markings |structures )?(?:are |is )?(?:\w+ly )?"
+            r"(?:prominent|engorged|congested|indistinct)",
+            r"(?:central |pulmonary )?vascular (?:prominence|engorgement|indistinctness|redistribution)",
         ],
         [
             r"(?:pulmonary )?(?:vasculature|vascularity|vascular markings)"
@@ -177,11 +185,9 @@ _CONCEPT_LIST: list[Concept] = [
             r"pleural fluid",
             r"hydrothorax",
             r"fluid in the (?:major |minor )?fissure",
-            r"blunt(?:ing|ed)(?: of)?(?: the)?(?: left| right| bilateral| posterior)*"
-            r" costophrenic (?:angles?|sulc(?:us|i))",
         ],
         [
-            r"costophrenic (?:angles?|sulc(?:us|i)) (?:are |is )?(?:sharp|clear|preserved|normal)",
+            r"costophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx) (?:are |is )?(?:sharp|clear|preserved|normal)",
         ],
     ),
     _c(
@@ -223,18 +229,21 @@ _CONCEPT_LIST: list[Concept] = [
             r"(?:pacemaker|pacer|pacing|aicd|icd|defibrillator) (?:leads?|wires?|generator|device)",
             r"(?:power )?port(?:-a-cath| catheter|a ?cath)?\b(?! of)",
             r"stents?",
-            r"(?:prosthetic|mechanical|replacement|bioprosthetic) (?:aortic |mitral )?valves?",
+            r"(?:prosthetic|mechanical|replacement|bioprosthetic|artificial) (?:aortic |mitral |pulmonic |tricuspid )?valves?",
             r"(?:aortic|mitral) valve (?:replacement|prosthesis)",
             r"(?:loop )?recorder",
             r"(?:medical )?devices?",
             r"(?:orthopedic |surgical |fixation |spinal |fusion )?hardware",
             r"(?:surgical |vascular |cholecystectomy |postsurgical |metallic )?clips?",
-            r"(?:sternotomy|sternal|cerclage|surgical) wires?",
-            r"(?:median |midline )?sternotomy",
-            r"cabg|coronary artery bypass",
-            r"(?:anterior )?(?:cervical |thoracic |lumbar )?(?:spinal )?fusion",
-            r"staples?|sutures?",
-            r"(?:breast )?implants?|expanders?",
+            r"(?:catheter|line|tube|port|picc|xxxx) tips?",
+            r"tips? (?:is |are )?(?:projecting|projects|terminat\w+|overl\w+|in|at|visualized|located"
+            r"|positioned|near|within|over|low|high|mid|seen)",
+            r"(?:ivc|vena cava) (?:filter|xxxx)",
+            r"(?:vp |ventriculoperitoneal )?shunt(?: tubing| catheter)?|tips",
+            r"(?:bone )?anchors?|stimulators?|pumps?",
+            r"(?:cerclage|surgical) wires?",
+            r"staples?|sutures?|suture material",
+            r"implants?|(?:tissue )?expanders?",
             r"prosthes(?:is|es)",
             r"coils?",
             r"filter",
@@ -255,7 +264,7 @@ _CONCEPT_LIST: list[Concept] = [
         [
             r"granulomas?",
             r"granulomata",
-            r"(?:old |prior |healed )?granulomatous (?:disease|changes?|infection|process)",
+            r"(?:old |prior |healed )?granulomatous(?: (?:disease|changes?|infection|process|sequelae?|calcifications?))?",
         ],
     ),
     _c(
@@ -316,11 +325,12 @@ _CONCEPT_LIST: list[Concept] = [
         "low lung volumes",
         None,
         [
-            r"(?:low|decreased|reduced|diminished|small) (?:lung )?volumes?",
+            r"(?:low|decreased|reduced|diminished|small) (?:lung )?volumes?(?! normal)",
             r"hypoinfla(?:tion|ted)",
+            r"hypoventilat(?:ed|ion)",
             r"hypoexpan(?:sion|ded)",
             r"poor(?:ly)? (?:inspiration|inspiratory effort|inflated)",
-            r"(?:lungs|lung volumes) (?:are |is )?(?:\w+ly )?(?:low|hypoinflated|decreased|small)",
+            r"(?:lungs|lung volumes) (?:are |is )?(?:\w+ly )?(?:low(?! normal)|hypoinflated|decreased|small)",
             r"shallow inspiration",
         ],
     ),
@@ -348,8 +358,25 @@ _CONCEPT_LIST: list[Concept] = [
             r"reticul(?:ar|onodular) (?:pattern|changes?)",
         ],
     ),
+    _c(
+        "costophrenic blunting",
+        None,
+        [
+            r"blunt(?:ing|ed)(?: of)?(?: the)?(?: left| right| bilateral| posterior| lateral)*"
+            r" costophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx)",
+            r"costophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx) (?:are |is )?(?:\w+ly )?blunt(?:ed|ing)",
+        ],
+    ),
     _c("bronchiectasis", None, [r"bronchiectasis|bronchiectatic"]),
-    _c("scoliosis", None, [r"scolio(?:sis|tic)", r"(?:spinal )?curvature"]),
+    _c(
+        "scoliosis",
+        None,
+        [
+            r"(?:levo|dextro|rotatory |thoracolumbar |thoracic )?scolio(?:sis|tic)",
+            r"(?:levo|dextro)convex",
+            r"(?:spinal )?curvature",
+        ],
+    ),
     _c("kyphosis", None, [r"kypho(?:sis|tic)", r"kyphoscoliosis"]),
     _c(
         "degenerative spine",
@@ -412,7 +439,11 @@ _CONCEPT_LIST: list[Concept] = [
     _c(
         "foreign body",
         None,
-        [r"foreign bod(?:y|ies)", r"bullet fragments?|shrapnel|metallic fragments?"],
+        [
+            r"foreign bod(?:y|ies)",
+            r"(?:nipple |body )?(?:jewelry|piercings?)",
+            r"bullet fragments?|shrapnel|metallic fragments?",
+        ],
     ),
     _c(
         "post-surgical change",
@@ -420,9 +451,13 @@ _CONCEPT_LIST: list[Concept] = [
         [
             r"post[- ]?(?:surgical|operative) changes?",
             r"(?:lobectomy|pneumonectomy|mastectomy|thoracotomy|cholecystectomy|resection)",
+            r"(?:median |midline )?sternotomy(?: wires?| sutures?| xxxx)?",
+            r"cabg|coronary artery bypass(?: graft(?:ing)?)?|bypass grafts?",
+            r"(?:anterior |posterior )?(?:cervical |thoracic |lumbar )?(?:spinal |spine )?fusion",
         ],
         group="postsurgical",
     ),
+    _c("breast implants", None, [r"breast (?:implants?|prosthes[ie]s)"]),
     _c("cyst", None, [r"cysts?|cystic"]),
     _c(
         "pneumoperitoneum",

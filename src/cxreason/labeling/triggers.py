@@ -97,7 +97,6 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"indeterminate",
             r"uncertain",
             r"perhaps",
-            r"borderline",
             r"(?:developing|early|evolving|atypical)",
             r"likely",
         ],
