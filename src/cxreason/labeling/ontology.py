@@ -25,7 +25,8 @@ _CLAUSE_GAP = (
     r"[^.;:\n]){0,60}?"
 )
 _NORMAL_PRED = (
-    r"(?:within normal limits|(?:at )?(?:the )?upper limits? (?:of )?normal|top (?:of )?normal|"
+    r"(?:within (?:the )?normal limits|within (?:the )?limits of normal|within normal range|"
+    r"(?:at )?(?:the )?upper limits? (?:of )?normal|top (?:of )?normal|"
     r"(?:is |are |remains? |appears? |)(?:normal|unremarkable|not enlarged|stable and normal)|"
     r"normal(?: in)? (?:size|contour|caliber|width))"
 )
@@ -103,6 +104,7 @@ _CONCEPT_LIST: list[Concept] = [
         "lung opacity",
         "Lung Opacity",
         [
+            r"nodular (?:opacit(?:y|ies)|densit(?:y|ies))",
             r"opaci(?:ty|ties|fication|fied)",
             r"densit(?:y|ies)",
             r"infiltrat(?:e|es|ive|ion)",
@@ -119,15 +121,12 @@ _CONCEPT_LIST: list[Concept] = [
         "lung lesion",
         "Lung Lesion",
         [
-            r"nodul(?:e|es|ar (?:opacit(?:y|ies)|densit(?:y|ies)))",
+            r"nodul(?:e|es)",
             r"mass(?:es)?",
-            r"(?:lung|pulmonary|cavitary) lesions?",
-            r"lesions?",
+            r"(?:lung|pulmonary|cavitary|mass|nodular|parenchymal|spiculated) lesions?",
             r"neoplasms?",
             r"tumou?rs?",
             r"carcinoma",
-            r"malignancy",
-            r"metasta(?:sis|ses|tic disease)",
             r"cavitation|cavitary|cavity",
         ],
     ),
@@ -148,10 +147,13 @@ _CONCEPT_LIST: list[Concept] = [
             r"(?:central |pulmonary )?vascular (?:markings |structures )?(?:are |is )?(?:\w+ly )?"
             r"(?:prominent|engorged|congested|indistinct)",
             r"(?:central |pulmonary )?vascular (?:prominence|engorgement|indistinctness|redistribution)",
+            r"increased (?:central )?(?:pulmonary |lung )?vascular(?:ity|ature| markings)",
+            r"prominen(?:ce|t) (?:of )?(?:the )?(?:central )?(?:pulmonary )?vascula(?:ture|rity)",
+            r"(?:pulmonary |lung )?vascula(?:ture|rity) (?:is |are )?(?:\w+ly )?increased",
         ],
         [
-            r"(?:pulmonary )?(?:vasculature|vascularity|vascular markings)"
-            rf"{_CLAUSE_GAP}\b(?:within normal limits|normal|unremarkable)",
+            r"(?:pulmonary |lung )?(?:vasculature|vascularity|vascular markings|vascular engorgement)"
+            rf"{_CLAUSE_GAP}\b{_NORMAL_PRED}",
             r"normal (?:pulmonary )?(?:vasculature|vascularity)",
         ],
     ),
@@ -435,6 +437,7 @@ _CONCEPT_LIST: list[Concept] = [
     ),
     _c("pericardial effusion", None, [r"pericardial effusions?"]),
     _c("epicardial fat", None, [r"(?:epicardial|pericardial) fat(?: pads?)?"]),
+    _c("soft tissue swelling", None, [r"soft[- ]tissue (?:edema|swelling)"]),
     _c("nipple shadow", None, [r"nipple shadows?"]),
     _c(
         "foreign body",

@@ -7,6 +7,11 @@ like a trigger but are not one ("no change in cardiomegaly": still present; "no 
 suggest pneumonia": the negation continues through "to suggest"). ``term`` triggers end a scope
 ("no effusion, but there is atelectasis").
 
+High-probability hedges ("probable", "likely", "most consistent with") leave a mention
+``present``: the radiologist commits to the finding, and the NLM indexers of Open-I index such
+findings as positive. Low-probability hedges ("possible", "may represent", "cannot exclude",
+"questionable", "concerning for", "differential includes", "versus") make it ``uncertain``.
+
 Status conventions: ``absent`` for negation and for resolution ("resolved left effusion",
 "interval clearing of the opacity", "the line has been removed"); ``uncertain`` for hedges;
 persistence words ("unchanged", "stable", "persistent") leave a mention ``present``.
@@ -77,7 +82,6 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"(?:cannot|can not|can't|could not|not) (?:be )?(?:exclude|excluded|rule out|ruled out)",
             r"(?:cannot|can not|can't) (?:be )?(?:completely |entirely |definitely )?(?:excluded|exclude|ruled out)",
             r"possib(?:le|ly)",
-            r"probabl[ey]",
             r"(?:may|might|could|can) (?:represent|reflect|be|indicate|relate to|correspond to|"
             r"account for|also represent|be due to|be related to)",
             r"questionabl[ey]",
@@ -98,14 +102,13 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"uncertain",
             r"perhaps",
             r"(?:developing|early|evolving|atypical)",
-            r"likely",
         ],
     ),
     (
         UNC,
         "post",
         [
-            r"(?:is|are) (?:possible|suspected|questioned|not excluded|not ruled out|likely|probable|favored)",
+            r"(?:is|are)(?: also)? (?:possible|suspected|questioned|not excluded|not ruled out)",
             r"(?:cannot|can not|can't|could not) be (?:completely |entirely |definitely )?"
             r"(?:excluded|ruled out)",
             r"not (?:entirely |completely )?(?:excluded|ruled out)",
