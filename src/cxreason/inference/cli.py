@@ -1,0 +1,169 @@
+"""``cxreason predict``: run a model over a benchmark (resumable) or over one study."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cxreason import prompts
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(msg: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def predict(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder, .gguf file, or 'smollm2'."),
+    bench: Path = typer.Option(None, help="Benchmark JSONL to predict (needs --out)."),
+    out: Path = typer.Option(None, help="Predictions JSONL (benchmark) or JSON (single study)."),
+    image: list[Path] = typer.Option(None, "--image", help="Image of a single study (repeatable)."),
+    question: str = typer.Option(
+        None, help="Question for a single study (default: the anomaly question)."
+    ),
+    options: str = typer.Option(
+        None, help='Options for a single study as JSON, e.g. \'{"A": "Yes", "B": "No"}\'.'
+    ),
+    mode: str = typer.Option("cot", help="cot | direct."),
+    batch_size: int = typer.Option(4, help="Items per generate call."),
+    max_new_tokens: int = typer.Option(256, help="Max generated tokens per item."),
+    temperature: float = typer.Option(0.0, help="0 = greedy."),
+    seed: int = typer.Option(0, help="Sampling seed (temperature > 0)."),
+    images: Path = typer.Option(None, help="Images root for benchmark image paths."),
+    limit: int = typer.Option(None, help="Only the first N benchmark items."),
+    backend: str = typer.Option("auto", help="auto | transformers | vllm."),
+    device: str = typer.Option(None, help="torch device (cpu, cuda, ...)."),
+    chest_check: bool = typer.Option(
+        True,
+        "--chest-check/--no-chest-check",
+        help="Refuse single-study images that do not look like radiographs.",
+    ),
+) -> None:
+    """Predict with a model over a benchmark (--bench B --out P) or one study (--image ... --question ...)."""
+    from cxreason.inference.predict import EngineError, GenConfig
+    from cxreason.inference.safety import InputRefused
+    from cxreason.records import RecordError
+
+    if mode not in prompts.MODES:
+        raise _fail(f"--mode must be one of {', '.join(prompts.MODES)}, got {mode!r}")
+    if bool(bench) == bool(image):
+        raise _fail("give either --bench B --out P, or --image FILE [--image FILE] --question Q")
+    if bench and not out:
+        raise _fail("--bench needs --out")
+    cfg = GenConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    try:
+        if bench:
+            _predict_bench(model, bench, out, mode, cfg, batch_size, images, limit, backend, device)
+        else:
+            _predict_single(
+                model, image, question, options, mode, cfg, out, backend, device, chest_check
+            )
+    except (InputRefused, EngineError, RecordError) as e:
+        raise _fail(str(e)) from None
+    except FileNotFoundError as e:
+        raise _fail(f"{e.filename}: file not found") from None
+
+
+def _predict_bench(
+    model, bench, out, mode, cfg, batch_size, images, limit, backend, device
+) -> None:
+    from cxreason.inference.predict import load_engine, predict_bench
+
+    if not bench.is_file():
+        raise FileNotFoundError(2, "not found", str(bench))
+    engine = load_engine(model, backend=backend, device=device)
+    cols = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*cols, console=err_console, transient=False) as bar:
+        task = bar.add_task("predict", total=None)
+        s = predict_bench(
+            engine,
+            bench,
+            out,
+            mode=mode,
+            cfg=cfg,
+            batch_size=batch_size,
+            images_dir=images,
+            limit=limit,
+            on_progress=lambda d, t: bar.update(task, completed=d, total=t),
+        )
+    msg = (
+        f"{s.total} items -> {s.out}: {s.generated} generated, {s.done_before} already done, "
+        f"{s.failed} failed, {s.seconds:.1f} s"
+    )
+    err_console.print(("[yellow]" if s.failed else "[green]") + msg, highlight=False)
+    if s.failed:
+        err_console.print(
+            "[yellow]failed items keep an 'error' field; rerun to retry them", highlight=False
+        )
+
+
+def _predict_single(
+    model, image, question, options, mode, cfg, out, backend, device, chest_check
+) -> None:
+    from cxreason.inference.impression import structure_output
+    from cxreason.inference.predict import ChatRequest, load_engine
+    from cxreason.inference.safety import ImageLimits, InputRefused, load_safe_image
+    from cxreason.records import write_json
+
+    opts = None
+    if options:
+        try:
+            opts = json.loads(options)
+        except json.JSONDecodeError as e:
+            raise InputRefused(f"--options is not valid JSON: {e}") from None
+        if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
+            raise InputRefused(
+                '--options must be a JSON object of letter -> text, e.g. {"A": "Yes"}'
+            )
+    lim = ImageLimits(check_chest=chest_check)
+    imgs = [
+        load_safe_image(p, limits=lim) for p in image
+    ]  # refuse bad inputs before loading a model
+    engine = load_engine(model, backend=backend, device=device)
+    q = question or prompts.ANOMALY_QUESTION
+    msgs = prompts.chat_messages(q, opts, n_images=len(imgs) if engine.is_vlm else 0, mode=mode)
+    gen = engine.generate_batch([ChatRequest(msgs, imgs if engine.is_vlm else [])], cfg)[0]
+    rec = {
+        "id": "study",
+        "question": q,
+        "options": opts,
+        "images": [str(p) for p in image],
+        "output": gen.text,
+        **structure_output(gen.text),
+    }
+    if out:
+        write_json(out, rec)
+        err_console.print(f"[green]wrote {out}", highlight=False)
+    console.print_json(json.dumps(rec, ensure_ascii=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``predict`` with ``argv``; returns the exit code."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(predict)
+    try:
+        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

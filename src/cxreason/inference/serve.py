@@ -1,0 +1,653 @@
+"""HTTP serving: OpenAI-compatible chat completions, an analyze route, the audit viewer.
+
+``create_app(engine, config, viewer)`` builds a FastAPI app around one generation engine
+(:mod:`cxreason.inference.predict`). Routes:
+
+- ``POST /v1/chat/completions`` — OpenAI chat format; images as ``data:`` URLs in
+  ``image_url`` parts (VLMs); text-only chat for causal LMs. ``GET /v1/models``.
+- ``POST /api/analyze`` — multipart upload (``image`` files, optional ``question``, ``mode``)
+  -> ``think``, ``answer``, ``labels``, ``impression``.
+- ``GET /healthz``.
+- Viewer: ``GET /`` (static page shipped in the package), ``GET /api/bench``,
+  ``GET /api/items/{index}``, ``GET /api/image?path=...`` (only images the loaded benchmark
+  references, resolved under the images root; rendered to PNG), ``POST /api/reader``.
+
+Every error is JSON ``{"error": reason, "code": code}`` (under ``/v1/``: OpenAI's
+``{"error": {"message": reason, "code": code, ...}}`` so OpenAI clients show the reason) with a 4xx status (5xx only for a
+server fault, logged with its traceback server-side, never sent). Limits: request body size
+(413), bounded concurrency (``max_concurrency`` generating, ``max_queue`` waiting, 503 beyond),
+per-request timeout (504; generation is also told to stop via ``max_time``). Access logs are
+one JSON object per line on the ``cxreason.serve.access`` logger, without image bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cxreason import prompts
+from cxreason.inference.predict import ChatRequest, EngineError, GenConfig
+from cxreason.inference.reader import ReaderError, ReaderLog
+from cxreason.inference.safety import (
+    ImageLimits,
+    InputRefused,
+    decode_data_url,
+    load_safe_image,
+    to_png_bytes,
+)
+from cxreason.records import BenchItem, read_records
+
+logger = logging.getLogger(__name__)
+access_log = logging.getLogger("cxreason.serve.access")
+
+VIEWER_DIR = "viewer"
+MAX_IMAGES_PER_REQUEST = 4
+
+
+@dataclass
+class ServeConfig:
+    """Server limits: bytes, counts, seconds; token caps per request."""
+
+    max_body_bytes: int = 25 * 1024 * 1024
+    max_concurrency: int = 1
+    max_queue: int = 16
+    timeout_s: float = 300.0
+    default_max_tokens: int = 256
+    max_tokens_cap: int = 2048
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
+    served_name: str | None = None
+
+
+class Saturated(Exception):
+    """More requests waiting than the queue bound allows."""
+
+
+class Gate:
+    """At most ``concurrency`` requests generate at once and ``queue`` wait; more -> Saturated."""
+
+    def __init__(self, concurrency: int, queue: int):
+        self.sem = asyncio.Semaphore(max(1, concurrency))
+        self.limit = max(1, concurrency) + max(0, queue)
+        self.active = 0
+
+    async def __aenter__(self):
+        if self.active >= self.limit:
+            raise Saturated()
+        self.active += 1
+        try:
+            await self.sem.acquire()
+        except BaseException:
+            self.active -= 1
+            raise
+        return self
+
+    async def __aexit__(self, *exc):
+        self.sem.release()
+        self.active -= 1
+        return False
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413 (header or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            access_log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "path": scope.get("path"),
+                        "status": 413,
+                        "error": "request_too_large",
+                        "bytes": length.decode(errors="replace"),
+                    }
+                )
+            )
+            return await _send_json(send, 413, _too_large(self.max_bytes, scope.get("path", "")))
+        if length is not None:
+            return await self.app(scope, receive, send)
+        # No content-length (chunked): buffer up to the limit, then replay to the app.
+        chunks, seen = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return  # client went away
+            seen += len(msg.get("body", b""))
+            if seen > self.max_bytes:
+                return await _send_json(
+                    send, 413, _too_large(self.max_bytes, scope.get("path", ""))
+                )
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body"):
+                break
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay_receive():
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replay_receive, send)
+
+
+def _too_large(n: int, path: str) -> dict[str, Any]:
+    return error_body(path, f"request body over the {n}-byte limit", "request_too_large")
+
+
+async def _send_json(send, status: int, obj: dict[str, Any]) -> None:
+    body = json.dumps(obj).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def preview_data_url(img, max_side: int = 768) -> str:
+    """A PNG data URL of a loaded image, downscaled to ``max_side`` pixels (for display only)."""
+    import base64
+
+    im = img.copy()
+    im.thumbnail((max_side, max_side))
+    return "data:image/png;base64," + base64.b64encode(to_png_bytes(im)).decode("ascii")
+
+
+def error_body(path: str, reason: str, code: str) -> dict[str, Any]:
+    """The error JSON: ``{"error": reason, "code": code}``; under ``/v1/`` OpenAI's shape
+    ``{"error": {"message": reason, "type": ..., "code": code}}`` so OpenAI clients show it."""
+    if path.startswith("/v1/"):
+        return {
+            "error": {
+                "message": reason,
+                "type": "invalid_request_error",
+                "code": code,
+                "param": None,
+            }
+        }
+    return {"error": reason, "code": code}
+
+
+def error(status: int, reason: str, code: str, path: str = "") -> JSONResponse:
+    """A JSON error response (see :func:`error_body`)."""
+    return JSONResponse(error_body(path, reason, code), status_code=status)
+
+
+# ---------------------------------------------------------------------------------------
+# Viewer data: benchmark + predictions + safe image files
+
+
+class ViewerData:
+    """A loaded benchmark (+ predictions) for the viewer, with an allow-list of image files.
+
+    Image paths are resolved under ``images_root`` (default: the benchmark's folder); only
+    paths referenced by an item are ever served, and only if they resolve inside the root.
+    """
+
+    def __init__(
+        self,
+        bench: str | Path,
+        pred: str | Path | None = None,
+        images_root: str | Path | None = None,
+        embedder: Any = None,
+    ):
+        self.bench_path = Path(bench)
+        self.items = read_records(bench, BenchItem)
+        self.index = {it.id: i for i, it in enumerate(self.items)}
+        self.preds: dict[str, dict[str, Any]] = {}
+        if pred:
+            from cxreason.records import iter_jsonl
+
+            self.preds = {str(o["id"]): o for _, o in iter_jsonl(pred) if "id" in o}
+        self.root = Path(images_root or self.bench_path.parent).resolve()
+        self.allowed = {p for it in self.items for p in it.images}
+        self.embedder = embedder
+        self._views: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._png: OrderedDict[str, bytes] = OrderedDict()
+
+    def resolve(self, path: str) -> Path:
+        """The file of a referenced image path, or InputRefused (403 outside/unknown, 404 missing)."""
+        if path not in self.allowed:
+            raise InputRefused(
+                f"{path!r} is not an image of the loaded benchmark", "path_refused", 403
+            )
+        p = Path(path)
+        full = (p if p.is_absolute() else self.root / p).resolve()
+        if not full.is_relative_to(self.root):
+            raise InputRefused(
+                f"{path!r} resolves outside the images root {self.root}", "path_refused", 403
+            )
+        if not full.is_file():
+            raise InputRefused(
+                f"{path!r}: image file not found under {self.root}", "not_found", 404
+            )
+        return full
+
+    def png(self, path: str) -> bytes:
+        """PNG rendering of a referenced image (DICOM rendered, MONOCHROME1 bone bright)."""
+        if path not in self._png:
+            img = load_safe_image(
+                self.resolve(path), name=path, limits=ImageLimits(check_chest=False)
+            )
+            self._png[path] = to_png_bytes(img)
+            while len(self._png) > 64:
+                self._png.popitem(last=False)
+        return self._png[path]
+
+    def summary(self) -> list[dict[str, Any]]:
+        from cxreason.metrics.outcome import outcome_score
+
+        rows = []
+        for it in self.items:
+            p = self.preds.get(it.id)
+            rows.append(
+                {
+                    "id": it.id,
+                    "task": it.task,
+                    "has_prediction": p is not None,
+                    "outcome": outcome_score(it, p.get("output") or "") if p else None,
+                }
+            )
+        return rows
+
+    def view(self, idx: int) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        from cxreason.inference.audit import item_view
+
+        if idx not in self._views:
+            it = self.items[idx]
+            v = item_view(it, self.preds.get(it.id), embedder=self.embedder)
+            v["index"], v["n"] = idx, len(self.items)
+            v["images"] = [
+                {"path": p, "url": f"/api/image?path={quote(p, safe='')}"} for p in it.images
+            ]
+            self._views[idx] = v
+            while len(self._views) > 256:
+                self._views.popitem(last=False)
+        return self._views[idx]
+
+
+# ---------------------------------------------------------------------------------------
+# OpenAI messages -> engine request
+
+
+def openai_request(messages: Any, limits: ImageLimits, vlm: bool) -> ChatRequest:
+    """Convert OpenAI chat messages (images as data URLs) into an engine request, or refuse."""
+    if not isinstance(messages, list) or not messages:
+        raise InputRefused("messages: a non-empty list is required", "invalid_request")
+    out, images = [], []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise InputRefused(
+                f"messages[{i}]: needs role system|user|assistant", "invalid_request"
+            )
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append({"role": m["role"], "content": [{"type": "text", "text": content}]})
+            continue
+        if not isinstance(content, list):
+            raise InputRefused(f"messages[{i}].content: string or list of parts", "invalid_request")
+        parts = []
+        for j, p in enumerate(content):
+            kind = p.get("type") if isinstance(p, dict) else None
+            if kind == "text":
+                parts.append({"type": "text", "text": str(p.get("text", ""))})
+            elif kind == "image_url":
+                if not vlm:
+                    raise InputRefused(
+                        "this model is text-only: image parts are not accepted", "text_only_model"
+                    )
+                if len(images) >= MAX_IMAGES_PER_REQUEST:
+                    raise InputRefused(
+                        f"at most {MAX_IMAGES_PER_REQUEST} images per request", "too_many_images"
+                    )
+                url = (
+                    (p.get("image_url") or {}).get("url")
+                    if isinstance(p.get("image_url"), dict)
+                    else p.get("image_url")
+                )
+                data = decode_data_url(url, max_bytes=limits.max_bytes)
+                images.append(
+                    load_safe_image(data, name=f"messages[{i}].content[{j}]", limits=limits)
+                )
+                parts.append({"type": "image"})
+            else:
+                raise InputRefused(
+                    f"messages[{i}].content[{j}]: unsupported part type {kind!r}", "invalid_request"
+                )
+        out.append({"role": m["role"], "content": parts})
+    return ChatRequest(out, images)
+
+
+def _int_param(body: dict, names: tuple[str, ...], default: int, cap: int) -> int:
+    for n in names:
+        v = body.get(n)
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputRefused(f"{n}: must be a positive integer", "invalid_request")
+            return min(v, cap)
+    return default
+
+
+def _float_param(body: dict, name: str, default: float, lo: float, hi: float) -> float:
+    v = body.get(name, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
+        raise InputRefused(f"{name}: must be a number in [{lo}, {hi}]", "invalid_request")
+    return float(v)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def create_app(
+    engine,
+    config: ServeConfig | None = None,
+    viewer: ViewerData | None = None,
+    reader_log: ReaderLog | None = None,
+) -> FastAPI:
+    """The FastAPI app serving ``engine`` (and the viewer over ``viewer``'s benchmark)."""
+    cfg = config or ServeConfig()
+    name = cfg.served_name or engine.name
+    gate = Gate(cfg.max_concurrency, cfg.max_queue)
+    app = FastAPI(title="cxreason", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine, app.state.config, app.state.viewer, app.state.gate = engine, cfg, viewer, gate
+    static = files("cxreason.inference").joinpath(VIEWER_DIR)
+
+    async def run_generation(req: ChatRequest, gen: GenConfig):
+        gen.max_time = cfg.timeout_s
+        try:
+            async with gate:
+                return await asyncio.wait_for(
+                    anyio.to_thread.run_sync(engine.generate_batch, [req], gen), cfg.timeout_s + 5
+                )
+        except Saturated:
+            raise InputRefused(
+                f"server busy: more than {gate.limit} requests in flight; retry later",
+                "overloaded",
+                503,
+            ) from None
+        except TimeoutError:
+            raise InputRefused(
+                f"generation timed out after {cfg.timeout_s:g} s", "timeout", 504
+            ) from None
+
+    @app.middleware("http")
+    async def log_requests(request: Request, call_next):
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
+        t0 = time.perf_counter()
+        request.state.extra = {}
+        try:
+            resp = await call_next(request)
+        except Exception:
+            logger.exception("unhandled error on %s %s", request.method, request.url.path)
+            resp = error(
+                500, "internal server error (see the server log)", "internal", request.url.path
+            )
+        resp.headers["x-request-id"] = rid
+        rec = {
+            "event": "request",
+            "id": rid,
+            "method": request.method,
+            "path": request.url.path,
+            "status": resp.status_code,
+            "ms": round((time.perf_counter() - t0) * 1000, 1),
+            "client": request.client.host if request.client else None,
+            **request.state.extra,
+        }
+        access_log.info(json.dumps(rec))
+        return resp
+
+    @app.exception_handler(InputRefused)
+    async def _refused(request: Request, e: InputRefused):
+        request.state.extra = {**getattr(request.state, "extra", {}), "error": e.code}
+        return error(e.status, e.reason, e.code, request.url.path)
+
+    @app.exception_handler(EngineError)
+    async def _engine(request: Request, e: EngineError):
+        return error(400, str(e), "engine_error", request.url.path)
+
+    @app.exception_handler(ReaderError)
+    async def _reader(request: Request, e: ReaderError):
+        return error(400, str(e), "invalid_decision", request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        errs = e.errors()
+        first = errs[0] if errs else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        reason = f"{where}: {first.get('msg', 'invalid request')}"
+        return error(422, reason, "invalid_request", request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, e: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return error(e.status_code, str(e.detail), code, request.url.path)
+
+    async def json_body(request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputRefused(f"request body is not valid JSON: {e}", "invalid_json") from None
+        if not isinstance(body, dict):
+            raise InputRefused("request body must be a JSON object", "invalid_json")
+        return body
+
+    @app.get("/healthz")
+    async def healthz():
+        return {
+            "status": "ok",
+            "model": name,
+            "vlm": engine.is_vlm,
+            "in_flight": gate.active,
+            "bench_items": len(viewer.items) if viewer else 0,
+        }
+
+    @app.get("/v1/models")
+    async def models():
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "cxreason"}],
+        }
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        body = await json_body(request)
+        model = body.get("model")
+        if model not in (None, "", name, engine.name):
+            raise InputRefused(
+                f"model {model!r} is not served here (this server serves {name!r})",
+                "model_not_found",
+                404,
+            )
+        if body.get("stream"):
+            raise InputRefused("stream=true is not supported; send stream=false", "unsupported")
+        if body.get("n", 1) != 1:
+            raise InputRefused("n: only n=1 is supported", "unsupported")
+        req = openai_request(body.get("messages"), cfg.image_limits, engine.is_vlm)
+        gen = GenConfig(
+            max_new_tokens=_int_param(
+                body,
+                ("max_completion_tokens", "max_tokens"),
+                cfg.default_max_tokens,
+                cfg.max_tokens_cap,
+            ),
+            temperature=_float_param(body, "temperature", 0.0, 0.0, 2.0),
+            top_p=_float_param(body, "top_p", 1.0, 0.0, 1.0),
+            seed=int(body["seed"]) if isinstance(body.get("seed"), int) else 0,
+        )
+        request.state.extra = {"n_images": len(req.images), "max_tokens": gen.max_new_tokens}
+        out = (await run_generation(req, gen))[0]
+        request.state.extra.update(
+            prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens
+        )
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": out.text},
+                    "finish_reason": out.finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": out.prompt_tokens,
+                "completion_tokens": out.completion_tokens,
+                "total_tokens": out.prompt_tokens + out.completion_tokens,
+            },
+        }
+
+    @app.post("/api/analyze")
+    async def analyze(request: Request):
+        from cxreason.inference.audit import annotate_steps
+        from cxreason.inference.impression import structure_output
+
+        if not engine.is_vlm:
+            raise InputRefused(
+                f"model {name!r} is text-only: it cannot analyze images", "text_only_model"
+            )
+        try:
+            form = await request.form(max_files=MAX_IMAGES_PER_REQUEST, max_fields=16)
+        except Exception as e:  # malformed multipart, too many files
+            raise InputRefused(f"bad multipart upload: {e}", "invalid_request") from None
+        uploads = [f for f in form.getlist("image") if hasattr(f, "read")]
+        if not uploads:
+            raise InputRefused("upload at least one file in the 'image' field", "invalid_request")
+        images = []
+        for f in uploads:
+            data = await f.read()
+            images.append(
+                load_safe_image(data, name=f.filename or "upload", limits=cfg.image_limits)
+            )
+        mode = str(form.get("mode") or "cot")
+        if mode not in prompts.MODES:
+            raise InputRefused(f"mode: must be one of {prompts.MODES}", "invalid_request")
+        question = str(form.get("question") or prompts.ANOMALY_QUESTION).strip()[:2000]
+        msgs = prompts.chat_messages(question, None, n_images=len(images), mode=mode)
+        request.state.extra = {"n_images": len(images), "mode": mode}
+        t0 = time.perf_counter()
+        out = (
+            await run_generation(
+                ChatRequest(msgs, images), GenConfig(max_new_tokens=cfg.default_max_tokens)
+            )
+        )[0]
+        parsed = structure_output(out.text)
+        return {
+            "model": name,
+            "mode": mode,
+            "question": question,
+            "output": out.text,
+            **parsed,
+            "steps": annotate_steps(parsed["think"], None),
+            "previews": [preview_data_url(im) for im in images],
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+
+    # ----------------------------------------------------------------- viewer
+
+    def need_viewer() -> ViewerData:
+        if viewer is None:
+            raise InputRefused(
+                "no benchmark loaded: start with `cxreason serve --bench B --pred P`",
+                "no_bench",
+                404,
+            )
+        return viewer
+
+    @app.get("/")
+    async def index():
+        return Response(static.joinpath("index.html").read_bytes(), media_type="text/html")
+
+    @app.get("/static/{name}")
+    async def static_file(name: str):
+        types = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+        if "/" in name or "\\" in name or name.startswith(".") or Path(name).suffix not in types:
+            raise InputRefused(f"no static file {name!r}", "not_found", 404)
+        f = static.joinpath(name)
+        if not f.is_file():
+            raise InputRefused(f"no static file {name!r}", "not_found", 404)
+        return Response(f.read_bytes(), media_type=types[Path(name).suffix])
+
+    @app.get("/api/bench")
+    async def bench():
+        info = {"model": name, "vlm": engine.is_vlm, "reader_study": reader_log is not None}
+        if viewer is None:
+            return {**info, "loaded": False, "items": []}
+        rows = await anyio.to_thread.run_sync(viewer.summary)
+        return {
+            **info,
+            "loaded": True,
+            "bench": viewer.bench_path.name,
+            "n": len(rows),
+            "items": rows,
+        }
+
+    @app.get("/api/items/{idx}")
+    async def item(idx: int):
+        v = need_viewer()
+        if not 0 <= idx < len(v.items):
+            raise InputRefused(
+                f"item index {idx} out of range [0, {len(v.items)})", "not_found", 404
+            )
+        return await anyio.to_thread.run_sync(v.view, idx)
+
+    @app.get("/api/image")
+    async def image(path: str = ""):
+        v = need_viewer()
+        png = await anyio.to_thread.run_sync(v.png, path)
+        return Response(
+            png, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
+        )
+
+    @app.post("/api/reader")
+    async def reader(request: Request):
+        if reader_log is None:
+            raise InputRefused(
+                "reader study not enabled: start the server with --reader-log FILE",
+                "reader_disabled",
+                409,
+            )
+        body = await json_body(request)
+        known = set(viewer.index) if viewer else None
+        rec = await anyio.to_thread.run_sync(reader_log.record, body, known)
+        return {"ok": True, "record": rec}
+
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+    return app
+
+
+def json_log_handler() -> logging.Handler:
+    """A stderr handler printing access-log records as bare JSON lines."""
+    h = logging.StreamHandler()
+    h.setFormatter(logging.Formatter("%(message)s"))
+    return h

@@ -1,0 +1,159 @@
+"""``cxreason serve``: serve a model over HTTP (OpenAI chat API, analyze route, audit viewer)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from cxreason.inference.safety import MAX_PIXELS, ImageLimits
+
+err_console = Console(stderr=True)
+
+
+def build_app(
+    model: str,
+    *,
+    backend: str = "auto",
+    device: str | None = None,
+    bench: Path | None = None,
+    pred: Path | None = None,
+    images: Path | None = None,
+    reader_log: Path | None = None,
+    served_name: str | None = None,
+    max_body_mb: float = 25.0,
+    max_concurrency: int = 1,
+    max_queue: int = 16,
+    timeout_s: float = 300.0,
+    max_tokens: int = 256,
+    max_pixels: int = MAX_PIXELS,
+    check_chest: bool = True,
+    embedder: bool = True,
+):
+    """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs)."""
+    from cxreason.inference.predict import load_engine
+    from cxreason.inference.reader import ReaderLog
+    from cxreason.inference.serve import ServeConfig, ViewerData, create_app
+
+    if pred is not None and bench is None:
+        raise typer.BadParameter("--pred needs --bench")
+    viewer = None
+    if bench is not None:
+        emb = None
+        if embedder:
+            from cxreason.metrics.embed import default_embedder
+
+            emb = default_embedder()
+        viewer = ViewerData(bench, pred, images, embedder=emb)
+    engine = load_engine(model, backend=backend, device=device)
+    cfg = ServeConfig(
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        max_concurrency=max_concurrency,
+        max_queue=max_queue,
+        timeout_s=timeout_s,
+        default_max_tokens=max_tokens,
+        image_limits=ImageLimits(max_pixels=max_pixels, check_chest=check_chest),
+        served_name=served_name,
+    )
+    log = ReaderLog(reader_log, model=served_name or engine.name) if reader_log else None
+    return create_app(engine, cfg, viewer, log)
+
+
+def serve(
+    model: str = typer.Option(..., "--model", "-m", help="Model folder, .gguf file, or 'smollm2'."),
+    host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    bench: Path = typer.Option(None, help="Benchmark JSONL to browse in the viewer."),
+    pred: Path = typer.Option(None, help="Predictions JSONL for --bench."),
+    images: Path = typer.Option(None, help="Images root for --bench paths (default: its folder)."),
+    reader_log: Path = typer.Option(
+        None, "--reader-log", help="Enable reader-study mode; JSONL file to append to."
+    ),
+    served_name: str = typer.Option(
+        None, "--served-name", help="Model name clients send (default: folder name)."
+    ),
+    backend: str = typer.Option("auto", help="auto | transformers | vllm."),
+    device: str = typer.Option(None, help="torch device (cpu, cuda, ...)."),
+    max_body_mb: float = typer.Option(25.0, "--max-body-mb", help="Largest request body, MiB."),
+    max_concurrency: int = typer.Option(1, help="Requests generating at once."),
+    max_queue: int = typer.Option(16, help="Requests allowed to wait; more get 503."),
+    timeout_s: float = typer.Option(
+        300.0, "--timeout-s", help="Per-request generation limit, seconds."
+    ),
+    max_tokens: int = typer.Option(256, help="Default max new tokens per request."),
+    max_pixels: int = typer.Option(MAX_PIXELS, help="Largest image accepted, pixels."),
+    chest_check: bool = typer.Option(
+        True,
+        "--chest-check/--no-chest-check",
+        help="Refuse images that do not look like radiographs.",
+    ),
+    embedder: bool = typer.Option(
+        True, "--embedder/--no-embedder", help="Semantic step matching in the viewer's RadRScore."
+    ),
+) -> None:
+    """Serve a model: OpenAI /v1/chat/completions, /api/analyze, /healthz and the audit viewer at /."""
+    import uvicorn
+
+    from cxreason.inference.predict import EngineError
+    from cxreason.inference.safety import InputRefused
+    from cxreason.records import RecordError
+
+    try:
+        app = build_app(
+            model,
+            backend=backend,
+            device=device,
+            bench=bench,
+            pred=pred,
+            images=images,
+            reader_log=reader_log,
+            served_name=served_name,
+            max_body_mb=max_body_mb,
+            max_concurrency=max_concurrency,
+            max_queue=max_queue,
+            timeout_s=timeout_s,
+            max_tokens=max_tokens,
+            max_pixels=max_pixels,
+            check_chest=chest_check,
+            embedder=embedder,
+        )
+    except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    from cxreason.inference.serve import json_log_handler
+
+    access = logging.getLogger("cxreason.serve.access")
+    access.handlers[:] = [json_log_handler()]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    err_console.print(
+        f"serving on http://{host}:{port}/ (viewer) and http://{host}:{port}/v1 (OpenAI API)"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``serve`` with ``argv``; returns the exit code."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(serve)
+    try:
+        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
