@@ -258,7 +258,7 @@ _CONCEPT_LIST: list[Concept] = [
     _c(
         "calcified granuloma",
         None,
-        [r"calcified (?:granulomas?|nodules?|lymph nodes?)", r"granulomatous calcifications?"],
+        [r"calcified (?:granulomas?|lymph nodes?)", r"granulomatous calcifications?"],
     ),
     _c(
         "granuloma",

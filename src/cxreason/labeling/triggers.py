@@ -33,6 +33,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"(?:change|increase|decrease|worsening|progression|improvement|enlargement)"
             r"(?: in| of| from)?(?: the)?(?: size of| extent of| appearance of)?(?: the)?",
             r"not only",
+            r"age[- ]indeterminate|age[- ]undetermined",
             r"gram[- ]negative",
             r"without (?:significant |interval )?change(?: in| of)?",
             r"unchanged|stable|persistent|persists|again (?:seen|noted|demonstrated)|redemonstrated",
@@ -66,7 +67,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         NEG,
         "post",
         [
-            r"(?:is|are|was|were|has been|have been)? ?(?:not|no longer) (?:seen|identified|"
+            r"(?:is|are|was|were|has been|have been)? ?(?:not|no longer) (?:be )?(?:seen|identified|"
             r"visualized|visible|present|evident|demonstrated|appreciated|noted|detected|apparent"
             r"|appreciable|identifiable)",
             r"(?:is|are) absent",
@@ -98,7 +99,6 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"(?:to )?evaluate for",
             r"consider(?:ed)?",
             r"equivocal",
-            r"indeterminate",
             r"uncertain",
             r"perhaps",
             r"(?:developing|early|evolving|atypical)",
@@ -128,7 +128,8 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"which",
             r"with the exception of|except(?: for)?|aside from|apart from|other than|besides",
             r"there (?:is|are|has been|have been)(?= (?!no\b))",
-            r"(?:is|are) (?:seen|present|noted|identified)",
+            r"(?:is|are) (?:seen|noted|identified|demonstrated|visualized|appreciated|present)",
+            r"(?:seen|noted|identified|demonstrated|visualized|appreciated)(?=\s*,)",
             r"otherwise",
             r"likely represents?",
             r"[;:]",
