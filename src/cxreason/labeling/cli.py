@@ -71,6 +71,59 @@ def run(
         console.print(f"[yellow]warning[/yellow] {k} report(s): {w} (study ids: {ids})")
 
 
+@app.command("eval")
+def eval_cmd(
+    csv: Path = typer.Argument(..., help="Open-I reports CSV with a MeSH column."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write all scores as JSON here."),
+    policy: str = typer.Option(
+        "strict", help="Table policy: strict (uncertain = negative) or lenient (= positive)."
+    ),
+) -> None:
+    """Score the labeler against the MeSH annotations of an Open-I CSV (both policies)."""
+    from cxreason.labeling.evaluate import POLICIES, evaluate_openi
+    from cxreason.records import write_json
+
+    if policy not in POLICIES:
+        raise click.BadParameter(f"policy must be one of {sorted(POLICIES)}", param_hint="--policy")
+    try:
+        results = evaluate_openi(csv)
+    except (RecordError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    res = results[policy]
+    Console().print(_table(res))
+    for name, other in results.items():
+        if name != policy:
+            console.print(
+                f"{name}: micro-F1 {other.micro().f1:.4f}, macro-F1 {other.macro_f1():.4f}"
+            )
+    if json_out is not None:
+        write_json(
+            json_out, {"headline_policy": policy, **{k: v.to_dict() for k, v in results.items()}}
+        )
+        console.print(f"[green]wrote {json_out}[/green]")
+
+
+def _table(res):
+    from rich.table import Table
+
+    t = Table(
+        title=f"Labeler vs MeSH ({res.n_reports} indexed reports, {res.n_skipped} not indexed; "
+        f"uncertain counted as {'negative' if res.policy == 'strict' else 'positive'})"
+    )
+    for col in ("label", "precision", "recall", "F1", "support"):
+        t.add_column(col, justify="left" if col == "label" else "right")
+    for lb in res.labels:
+        s = res.per_label[lb]
+        t.add_row(lb, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support))
+    mic = res.micro()
+    t.add_section()
+    t.add_row(
+        "micro", f"{mic.precision:.3f}", f"{mic.recall:.3f}", f"{mic.f1:.3f}", str(mic.support)
+    )
+    t.add_row("macro", "", "", f"{res.macro_f1():.3f}", "")
+    return t
+
+
 def _progress(items: list, what: str):
     if len(items) < _PROGRESS_MIN:
         yield from items
