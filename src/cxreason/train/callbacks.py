@@ -1,0 +1,32 @@
+"""End-of-run artefacts: final weights + processor, log history JSON, reward curve PNG."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from cxreason.records import write_json
+
+logger = logging.getLogger(__name__)
+
+LOG_HISTORY = "log_history.json"
+REWARD_CURVE = "reward_curve.png"
+
+
+def finish_run(trainer: Any, out_dir: str | Path, plot: bool) -> None:
+    """Save model + processor to ``out_dir``; write ``log_history.json`` (and the reward curve)."""
+    from cxreason.train.plots import plot_reward_curve
+
+    out = Path(out_dir)
+    trainer.save_model(str(out))
+    proc = getattr(trainer, "processing_class", None)
+    if proc is not None and trainer.is_world_process_zero():
+        proc.save_pretrained(str(out))
+    if not trainer.is_world_process_zero():
+        return
+    history = list(trainer.state.log_history)
+    write_json(out / LOG_HISTORY, history)
+    if plot:
+        plot_reward_curve(history, out / REWARD_CURVE, title=f"GRPO reward - {out.name}")
+        logger.info("reward curve: %s", out / REWARD_CURVE)

@@ -1,0 +1,121 @@
+"""Stage 1: supervised fine-tuning with TRL's ``SFTTrainer`` (imported, not forked).
+
+Samples are prompt-completion conversations (see :mod:`cxreason.train.formatting`), so TRL's
+vision collator sets the labels of every prompt token (system, user turn, image tokens, the
+``<|im_start|>assistant`` header) and of padding to -100: the loss is on the assistant turn only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from cxreason.train.config import resolve_resume, save_resolved_config
+from cxreason.train.formatting import (
+    FormatStats,
+    ImageOptions,
+    load_bench,
+    sft_samples,
+    to_dataset,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def select_items(script: Any) -> tuple[list, Path]:
+    """Bench items for training per the script arguments, and the bench file's folder."""
+    path = Path(script.bench)
+    items = load_bench(path, script.train_split)
+    if script.tasks:
+        items = [it for it in items if it.task in set(script.tasks)]
+    if script.max_items:
+        items = items[: script.max_items]
+    if not items:
+        raise ValueError(f"{path}: no items left after filtering (tasks={script.tasks})")
+    return items, path.parent
+
+
+def image_options(script: Any) -> ImageOptions:
+    return ImageOptions(script.images_dir, script.image_fallback, script.phantom_size)
+
+
+def apply_image_size(processor: Any, side: int | None) -> None:
+    """Cap the processor's image resize at ``side``^2 pixels (Qwen-VL style processors)."""
+    ip = getattr(processor, "image_processor", None)
+    if side is None or ip is None or not hasattr(ip, "max_pixels"):
+        return
+    px = side * side
+    ip.max_pixels = px
+    ip.min_pixels = min(ip.min_pixels or px, px)
+    if isinstance(getattr(ip, "size", None), dict) or hasattr(ip, "size"):
+        ip.size = {"shortest_edge": ip.min_pixels, "longest_edge": px}
+
+
+def load_policy(model_args: Any, train_args: Any) -> tuple[Any, Any, Any]:
+    """(model, processor, peft_config) from TRL's ModelConfig."""
+    from trl import get_peft_config
+
+    from cxreason.train.model import load_model_and_processor
+
+    dtype = model_args.dtype or "auto"
+    if getattr(train_args, "use_cpu", False) and dtype == "auto":
+        dtype = "float32"
+    remote = bool(getattr(train_args, "trust_remote_code", False))
+    model, processor = load_model_and_processor(
+        model_args.model_name_or_path, dtype=dtype, trust_remote_code=remote
+    )
+    return model, processor, get_peft_config(model_args)
+
+
+def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
+    """An ``SFTTrainer`` for the recipe, plus the formatting stats."""
+    from trl import SFTTrainer
+
+    items, base_dir = select_items(script)
+    samples, stats = sft_samples(
+        items,
+        image_options(script),
+        cot_fraction=script.cot_fraction,
+        both_modes=script.both_modes,
+        seed=train_args.seed,
+        base_dir=base_dir,
+    )
+    _log_stats("sft", stats)
+    model, processor, peft_config = load_policy(model_args, train_args)
+    apply_image_size(processor, script.image_size)
+    trainer = SFTTrainer(
+        model=model,
+        args=train_args,
+        train_dataset=to_dataset(samples),
+        processing_class=processor,
+        peft_config=peft_config,
+    )
+    return trainer, stats
+
+
+def _log_stats(stage: str, stats: FormatStats) -> None:
+    logger.info(
+        "%s data: %d items -> %d samples (%d CoT, %d direct); %d skipped, %d phantom images",
+        stage,
+        stats.n_items,
+        stats.n_samples,
+        stats.n_cot,
+        stats.n_direct,
+        len(stats.skipped),
+        stats.phantoms,
+    )
+
+
+def run_sft(script: Any, train_args: Any, model_args: Any) -> Path:
+    """Train, save the final model + processor in ``output_dir``; returns ``output_dir``."""
+    from cxreason.train.callbacks import finish_run
+
+    trainer, stats = build_sft_trainer(script, train_args, model_args)
+    out = Path(train_args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_resolved_config(out, "sft", script, train_args, model_args, {"data": asdict(stats)})
+    trainer.train(resume_from_checkpoint=resolve_resume(train_args))
+    finish_run(trainer, out, plot=False)
+    return out
