@@ -16,9 +16,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _fail(msg: str) -> typer.Exit:
+def _fail(msg: str) -> SystemExit:
+    """Print a red one-line error; the SystemExit(2) to raise (passes through click unchanged)."""
     err_console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
+    return SystemExit(2)
 
 
 def predict(
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(predict)
     try:
-        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        rc = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except typer.Exit as e:
         return int(e.exit_code or 0)
     except SystemExit as e:
@@ -162,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
             e.show()
             return e.exit_code
         raise
-    return 0
 
 
 if __name__ == "__main__":

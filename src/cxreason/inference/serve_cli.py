@@ -121,8 +121,8 @@ def serve(
             embedder=embedder,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
     from cxreason.inference.serve import json_log_handler
 
     access = logging.getLogger("cxreason.serve.access")
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(serve)
     try:
-        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        rc = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except typer.Exit as e:
         return int(e.exit_code or 0)
     except SystemExit as e:
@@ -152,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
             e.show()
             return e.exit_code
         raise
-    return 0
 
 
 if __name__ == "__main__":
