@@ -91,7 +91,7 @@ def test_effectiveness_entity_and_semantic_matching():
     steps = ["The cardiac silhouette is enlarged.", "I will now review the image carefully."]
     assert effectiveness(steps, STEPS) == 0.5
     assert effectiveness([], STEPS) == 0.0
-    # a contradicting step never matches, however similar its wording
+    # a contradicting step never matches, however similar its wording (entities decide)
     assert effectiveness(["There is no small right pleural effusion."], STEPS) == 0.0
 
 

@@ -18,8 +18,10 @@ key with opposite polarities. Keys: the concept, plus its CheXpert label (so "gr
 - completeness(reasoning, reference): share of the reference reasoning's entities that the
   reasoning matches (same key and polarity). 1.0 when the reference has no entity.
 - effectiveness(steps, reference_steps): share of steps that match some reference step: equal
-  normalised text, a matching entity, or (with an embedder) cosine similarity >= threshold with a
-  reference step it has no conflicting entity with. 0.0 when there are no steps.
+  normalised text or a matching entity; a step asserting no entity at all ("I will review the
+  lungs") may instead match by MiniLM cosine similarity >= threshold. Entities decide wherever
+  they exist, so similar wording never rescues a contradicted or irrelevant finding.
+  0.0 when there are no steps.
 
 An item's RadRScore is the mean of the three; 0 for all parts when the output has no
 non-empty ``<think>`` block; factuality 0 when the reasoning asserts no entity.
@@ -157,38 +159,33 @@ def step_entity_matches(steps: Sequence[str], reference_steps: Sequence[str]) ->
     return out
 
 
-def step_conflicts(steps: Sequence[str], reference_steps: Sequence[str]) -> np.ndarray:
-    """Boolean matrix: step i and reference step j assert one key with opposite polarities."""
-    out = np.zeros((len(steps), len(reference_steps)), dtype=bool)
-    refs = [_index(r) for r in reference_steps]
-    for i, s in enumerate(steps):
-        ents = entities(s)
-        for j, ridx in enumerate(refs):
-            out[i, j] = any(ridx.conflicts(e) for e in ents)
-    return out
-
-
 def effectiveness(
     steps: list[str],
     reference_steps: list[str],
     embedder=None,
     threshold: float = SIM_THRESHOLD,
 ) -> float:
-    """Share of ``steps`` matching a reference step; ``embedder=None``: entity/text matching only."""
+    """Share of ``steps`` matching a reference step (0.0 without steps or references).
+
+    A step with entities matches by entity (or identical text) only; a step without entities
+    ("I will review the lungs") matches by identical text or, with an ``embedder``, by cosine
+    similarity >= ``threshold`` to some reference step. ``embedder=None``: no similarity.
+    """
     steps = [s for s in steps if s.strip()]
     reference_steps = [r for r in reference_steps if r.strip()]
-    if not steps:
-        return 0.0
-    if not reference_steps:
+    if not steps or not reference_steps:
         return 0.0
     matched = step_entity_matches(steps, reference_steps).any(axis=1)
-    if embedder is not None and not matched.all():
-        todo = [i for i in range(len(steps)) if not matched[i]]
-        sub = [steps[i] for i in todo]
-        sims = embedder.similarity(sub, reference_steps)
-        ok = (sims >= threshold) & ~step_conflicts(sub, reference_steps)
-        matched[todo] = ok.any(axis=1)
+    todo = semantic_candidates(steps, matched) if embedder is not None else []
+    if todo:
+        sims = embedder.similarity([steps[i] for i in todo], reference_steps)
+        matched[todo] = (sims >= threshold).any(axis=1)
     return float(matched.mean())
+
+
+def semantic_candidates(steps: Sequence[str], matched) -> list[int]:
+    """Indices of unmatched steps that assert no entity (the only ones judged by similarity)."""
+    return [i for i, s in enumerate(steps) if not matched[i] and not entities(s)]
 
 
 def extract_think(output: str | None) -> str | None:

@@ -1,0 +1,166 @@
+"""``cxreason score``: accuracy, RadRScore and bootstrap CIs for one or several prediction files.
+
+One ``--pred``: writes ``OUT/scores.json``, ``per_item.jsonl``, ``report.md``, ``scores.png``.
+Several: the same per system under ``OUT/<name>/`` plus ``OUT/comparison.json|md`` (paired
+bootstrap of each system vs the first on accuracy and RadRScore).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+import typer
+
+from cxreason.metrics import radrscore as rr
+from cxreason.metrics.bootstrap import N_RESAMPLES, SEED
+from cxreason.records import RecordError
+
+log = logging.getLogger(__name__)
+
+
+def _names(preds: list[Path], names: list[str] | None) -> list[str]:
+    if names:
+        if len(names) != len(preds):
+            raise typer.BadParameter(f"{len(names)} --name for {len(preds)} --pred")
+        out = list(names)
+    else:
+        out = [p.stem for p in preds]
+    out = [re.sub(r"[^\w.-]+", "_", n) or "system" for n in out]
+    if len(set(out)) != len(out):
+        out = [f"{i + 1}_{n}" for i, n in enumerate(out)]
+    return out
+
+
+def _backend(backend: str, base_url, model, cache, api_key_env, concurrency, threshold, semantic):
+    """(embedder, judge, meta) for the chosen backend."""
+    if backend == "offline":
+        from cxreason.metrics.embed import default_embedder
+
+        emb = default_embedder() if semantic else None
+        meta = {"backend": "offline", "threshold": threshold if semantic else None}
+        if emb is not None:
+            meta["embed_model"] = emb.model_path.name
+        return emb, None, meta
+    if backend != "llm":
+        raise typer.BadParameter(f"--backend must be offline or llm, got {backend!r}")
+    if not base_url or not model:
+        raise typer.BadParameter("--backend llm needs --llm-base-url and --llm-model")
+    from cxreason.bench.llm_client import LLMClient
+    from cxreason.metrics.judge import LLMJudge
+
+    client = LLMClient(
+        base_url, model, api_key_env=api_key_env, cache_dir=cache, max_concurrency=concurrency
+    )
+    judge = LLMJudge(client)
+    return None, judge, {"backend": "llm", "llm_model": model, "judge_prompts": judge.version}
+
+
+def score(
+    bench: Path = typer.Option(..., "--bench", help="Benchmark JSONL (BenchItem records)."),
+    pred: list[Path] = typer.Option(
+        ..., "--pred", help="Predictions JSONL ({id, output}); repeat to compare."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    name: list[str] = typer.Option(
+        None, "--name", help="System name per --pred (default: file stem)."
+    ),
+    backend: str = typer.Option("offline", "--backend", help="RadRScore backend: offline | llm."),
+    llm_base_url: str = typer.Option(
+        None, "--llm-base-url", help="OpenAI-compatible base URL (…/v1)."
+    ),
+    llm_model: str = typer.Option(None, "--llm-model", help="Judge model name."),
+    llm_cache: Path = typer.Option(
+        None, "--llm-cache", help="Judge cache folder (default OUT/llm_cache)."
+    ),
+    llm_api_key_env: str = typer.Option("OPENAI_API_KEY", "--llm-api-key-env"),
+    llm_concurrency: int = typer.Option(4, "--llm-concurrency", min=1),
+    threshold: float = typer.Option(
+        rr.SIM_THRESHOLD, "--threshold", help="Step cosine-similarity threshold."
+    ),
+    semantic: bool = typer.Option(
+        True, "--semantic/--no-semantic", help="MiniLM step matching (offline)."
+    ),
+    n_resamples: int = typer.Option(N_RESAMPLES, "--n-resamples", min=10),
+    seed: int = typer.Option(SEED, "--seed"),
+) -> None:
+    """Score predictions: accuracy (set F1 for anomaly), RadRScore parts, 95% bootstrap CIs."""
+    from rich.console import Console
+
+    from cxreason.metrics import report as rp
+    from cxreason.metrics import score as sc
+    from cxreason.metrics.judge import JudgeError
+
+    console = Console()
+    try:
+        items = sc.load_bench(bench)
+        ids = {it.id for it in items}
+        outputs = [sc.load_predictions(p, ids, bench) for p in pred]
+    except (RecordError, sc.ScoreError, OSError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    names = _names(pred, name)
+    cache = llm_cache or out / "llm_cache"
+    emb, judge, meta = _backend(
+        backend,
+        llm_base_url,
+        llm_model,
+        cache,
+        llm_api_key_env,
+        llm_concurrency,
+        threshold,
+        semantic,
+    )
+    systems = []
+    for p, sys_name, outs in zip(pred, names, outputs, strict=True):
+        try:
+            rows = sc.score_predictions(
+                items, outs, backend=backend, embedder=emb, judge=judge, threshold=threshold
+            )
+        except JudgeError as e:
+            console.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(3) from None
+        scores = sc.aggregate(rows, n_resamples, seed)
+        scores["meta"] = {
+            **meta,
+            "bench": str(bench),
+            "pred": str(p),
+            "name": sys_name,
+            "per_item": "per_item.jsonl",
+        }
+        if judge is not None:
+            scores["meta"]["llm_calls"] = judge.n_calls
+        target = out if len(pred) == 1 else out / sys_name
+        rp.write_outputs(target, scores, rows, title=f"Scores: {sys_name}")
+        console.print(
+            rp.rich_table(scores, title=f"{sys_name} ({len(items)} items, {meta['backend']})")
+        )
+        console.print(f"wrote {target / 'scores.json'}")
+        systems.append((sys_name, scores, rows))
+    if len(systems) > 1:
+        comp = rp.compare(systems, seed=seed)
+        rp.write_comparison(out, comp)
+        console.print(rp.comparison_rich(comp))
+        console.print(f"wrote {out / 'comparison.json'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``score`` with ``argv`` (defaults to ``sys.argv[1:]``); returns the exit code."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(score)
+    try:
+        rc = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        return int(rc) if isinstance(rc, int) else 0
+    except typer.Exit as e:
+        return int(e.exit_code or 0)
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise

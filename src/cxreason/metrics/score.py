@@ -1,0 +1,187 @@
+"""Score predictions against a benchmark: per-item rows, then aggregates with bootstrap CIs.
+
+Every benchmark item is scored: an item with no prediction is ``missing`` (outcome 0,
+RadRScore 0), an output with no parsable answer is wrong; nothing leaves the denominator.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from cxreason.metrics import radrscore as rr
+from cxreason.metrics.bootstrap import N_RESAMPLES, SEED, metric_cis
+from cxreason.metrics.outcome import outcome_detail
+from cxreason.records import BenchItem, Prediction, RecordError, iter_jsonl, read_records
+
+log = logging.getLogger(__name__)
+
+#: Aggregated metrics, in the order of scores.json and every table.
+METRICS = ("accuracy", "radrscore", "factuality", "completeness", "effectiveness")
+RADR_PARTS = ("factuality", "completeness", "effectiveness", "radrscore")
+BACKENDS = ("offline", "llm")
+
+
+class ScoreError(ValueError):
+    """Inputs that cannot be scored (unknown or duplicate prediction ids, bad outputs)."""
+
+
+def load_bench(path: str | os.PathLike) -> list[BenchItem]:
+    """Benchmark items; duplicate ids are an error naming file and line."""
+    items = read_records(path, BenchItem)
+    seen: dict[str, int] = {}
+    for n, it in enumerate(items, 1):
+        if it.id in seen:
+            raise ScoreError(
+                f"{path}: duplicate benchmark id {it.id!r} (items {seen[it.id]} and {n})"
+            )
+        seen[it.id] = n
+    return items
+
+
+def load_predictions(
+    path: str | os.PathLike, bench_ids: set[str], bench_path: str | os.PathLike = "bench"
+) -> dict[str, str]:
+    """``id -> output``; unknown ids, duplicates and non-string outputs name file and line."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        try:
+            pred = Prediction.from_dict(obj)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RecordError(path, lineno, f"bad Prediction record: {e!r}") from None
+        if not isinstance(pred.output, str):
+            raise RecordError(
+                path, lineno, f"'output' must be a string, got {type(pred.output).__name__}"
+            )
+        if pred.id not in bench_ids:
+            raise RecordError(
+                path, lineno, f"prediction id {pred.id!r} is not in the benchmark {bench_path}"
+            )
+        if pred.id in first:
+            raise RecordError(
+                path,
+                lineno,
+                f"duplicate prediction id {pred.id!r} (first on line {first[pred.id]})",
+            )
+        first[pred.id] = lineno
+        out[pred.id] = pred.output
+    return out
+
+
+def _prefetch_embeddings(
+    items: Sequence[BenchItem], thinks: Sequence[str | None], embedder
+) -> None:
+    """Embed, in one batch, every step left to similarity matching (and its references)."""
+    need: set[str] = set()
+    for it, think in zip(items, thinks, strict=True):
+        if not think:
+            continue
+        steps, refs = rr.split_steps(think), rr.reference_steps(it)
+        if not steps or not refs:
+            continue
+        todo = rr.semantic_candidates(steps, rr.step_entity_matches(steps, refs).any(axis=1))
+        if todo:
+            need.update(steps[i] for i in todo)
+            need.update(refs)
+    embedder.prefetch(sorted(need))
+
+
+def offline_radr(
+    items: Sequence[BenchItem],
+    outputs: Sequence[str | None],
+    embedder=None,
+    threshold=rr.SIM_THRESHOLD,
+) -> list[dict]:
+    """Offline RadRScore parts per item (``embedder=None``: no semantic step matching)."""
+    thinks = [rr.extract_think(o) for o in outputs]
+    if embedder is not None:
+        _prefetch_embeddings(items, thinks, embedder)
+    return [
+        rr.score_reasoning(t, it, embedder, threshold) for it, t in zip(items, thinks, strict=True)
+    ]
+
+
+def item_rows(
+    items: Sequence[BenchItem], outputs: dict[str, str], radr: Sequence[dict]
+) -> list[dict]:
+    """Per-item records: outcome (score, status, parsed answer) and RadRScore parts."""
+    rows = []
+    for it, parts in zip(items, radr, strict=True):
+        oc = outcome_detail(it, outputs.get(it.id))
+        row = {
+            "id": it.id,
+            "study_id": it.study_id,
+            "task": it.task,
+            "status": oc.status,
+            "accuracy": oc.score,
+            "answer": oc.answer,
+            "gold": it.answer,
+        }
+        if it.task == "anomaly":
+            row.update(
+                pred_labels=oc.pred_labels, oov=oc.oov, precision=oc.precision, recall=oc.recall
+            )
+        else:
+            row["letter"] = oc.letter
+        row.update(parts)
+        rows.append(row)
+    return rows
+
+
+def _counts(rows: Sequence[dict]) -> dict[str, int]:
+    status = Counter(r["status"] for r in rows)
+    return {
+        "n_missing": status["missing"],
+        "n_no_answer": status["no_answer"],
+        "n_unparsable": status["unparsable"],
+        "n_no_reasoning": sum(not r["has_reasoning"] for r in rows),
+    }
+
+
+def _block(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
+    cols = {m: np.array([r[m] for r in rows], dtype=np.float64) for m in METRICS}
+    return {"n": len(rows), **metric_cis(cols, n_resamples, seed), **_counts(rows)}
+
+
+def aggregate(rows: Sequence[dict], n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict:
+    """scores.json body: ``{n, <metric>: {value, ci95}, ..., by_task: {task: {...}}}``."""
+    out = _block(rows, n_resamples, seed)
+    tasks = sorted({r["task"] for r in rows}, key=_task_order)
+    out["by_task"] = {
+        t: _block([r for r in rows if r["task"] == t], n_resamples, seed) for t in tasks
+    }
+    out["bootstrap"] = {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "unit": "item"}
+    return out
+
+
+def _task_order(task: str) -> int:
+    from cxreason.records import BENCH_TASKS
+
+    return BENCH_TASKS.index(task) if task in BENCH_TASKS else len(BENCH_TASKS)
+
+
+def score_predictions(
+    items: Sequence[BenchItem],
+    outputs: dict[str, str],
+    *,
+    backend: str = "offline",
+    embedder=None,
+    judge=None,
+    threshold: float = rr.SIM_THRESHOLD,
+) -> list[dict]:
+    """Per-item rows for every benchmark item (missing predictions included)."""
+    if backend not in BACKENDS:
+        raise ScoreError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    outs = [outputs.get(it.id) for it in items]
+    if backend == "offline":
+        radr = offline_radr(items, outs, embedder, threshold)
+    else:
+        if judge is None:
+            raise ScoreError("backend 'llm' needs a judge (see cxreason.metrics.judge.LLMJudge)")
+        radr = judge.score(items, outs)
+    return item_rows(items, outputs, radr)

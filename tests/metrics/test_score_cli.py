@@ -1,0 +1,178 @@
+"""`cxreason score` end to end on a benchmark built from the shared Open-I reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cxreason.metrics import radrscore as rr
+from cxreason.metrics import score as sc
+from cxreason.metrics.cli import main
+from cxreason.records import write_jsonl
+
+METRICS = ("accuracy", "radrscore", "factuality", "completeness", "effectiveness")
+
+
+def _write_preds(path, outputs: dict[str, str]):
+    write_jsonl(path, [{"id": k, "output": v} for k, v in outputs.items()])
+    return path
+
+
+def _ref(it) -> str:
+    return f"<think>{it.reasoning}</think><answer>{it.answer}</answer>"
+
+
+def _check_schema(scores: dict):
+    assert isinstance(scores["n"], int)
+    for block in [scores, *scores["by_task"].values()]:
+        assert isinstance(block["n"], int)
+        for m in METRICS:
+            v, (lo, hi) = block[m]["value"], block[m]["ci95"]
+            assert lo <= v + 1e-12 and v <= hi + 1e-12
+
+
+def test_reference_predictions_score_perfectly(openi_items, openi_bench, tmp_path):
+    pred = _write_preds(tmp_path / "ref.jsonl", {it.id: _ref(it) for it in openi_items})
+    out = tmp_path / "out"
+    assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    _check_schema(scores)
+    assert scores["n"] == len(openi_items)
+    assert set(scores["by_task"]) == {"binary", "anomaly"}
+    assert scores["accuracy"]["value"] == 1.0
+    for m in ("factuality", "completeness", "effectiveness"):
+        assert scores[m]["value"] >= 0.98
+    rows = [json.loads(x) for x in (out / "per_item.jsonl").read_text().splitlines()]
+    assert len(rows) == len(openi_items)
+    assert "| all |" in (out / "report.md").read_text()
+    assert (out / "scores.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _foreign_outputs(items):
+    """Each item gets the reasoning of another study with a different present-label set."""
+    by_study = {}
+    for it in items:
+        by_study.setdefault(it.study_id, it)
+    studies = list(by_study.values())
+    anomaly = {it.study_id: frozenset(it.answer_labels) for it in items if it.task == "anomaly"}
+    outs = {}
+    for it in items:
+        k = next(i for i, s in enumerate(studies) if s.study_id == it.study_id)
+        j = (k + 1) % len(studies)
+        while anomaly[studies[j].study_id] == anomaly[it.study_id]:
+            j = (j + 1) % len(studies)
+        outs[it.id] = f"<think>{studies[j].reasoning}</think><answer>{it.answer}</answer>"
+    return outs
+
+
+def test_reasoning_from_another_study_scores_far_lower(openi_items):
+    rows = sc.score_predictions(openi_items, _foreign_outputs(openi_items), embedder=None)
+    agg = sc.aggregate(rows)
+    assert agg["accuracy"]["value"] == 1.0
+    assert agg["factuality"]["ci95"][1] < 0.85
+    assert agg["completeness"]["ci95"][1] < 0.7
+    assert agg["radrscore"]["value"] < 0.75
+
+
+def _statement(e: rr.Entity, positive: bool) -> str | None:
+    """A templated statement of ``e`` with the given polarity, if the labeler reads it back."""
+    text = f"There is {e.concept}." if positive else f"There is no {e.concept}."
+    back = rr.entities(text)
+    want = rr.POSITIVE if positive else rr.NEGATIVE
+    return (
+        text
+        if len(back) == 1 and back[0].concept == e.concept and back[0].polarity == want
+        else None
+    )
+
+
+@pytest.mark.parametrize("frac", [0.0, 0.25, 0.5, 1.0])
+def test_flipping_k_of_n_statements(openi_items, frac):
+    errs = []
+    for it in [x for x in openi_items if x.task == "anomaly"]:
+        pairs = []
+        report = rr.EntityIndex(rr.entities(it.report))
+        for e in rr.entities(it.reasoning):
+            if report.polarities(e) not in (None, {e.polarity}):
+                continue  # the report states this concept both ways: no polarity to flip
+            keep = _statement(e, e.polarity == rr.POSITIVE)
+            flip = _statement(e, e.polarity != rr.POSITIVE)
+            if keep and flip and not e.is_global:
+                pairs.append((keep, flip))
+        if len(pairs) < 3:
+            continue
+        k = round(frac * len(pairs))
+        text = " ".join([f for _, f in pairs[:k]] + [s for s, _ in pairs[k:]])
+        if rr.factuality(" ".join(s for s, _ in pairs), it.report) != 1.0:
+            continue  # the report itself mentions a concept both ways
+        errs.append(rr.factuality(text, it.report) - (len(pairs) - k) / len(pairs))
+    assert len(errs) >= 30
+    assert max(abs(e) for e in errs) <= 0.05
+
+
+def test_missing_and_broken_outputs_stay_in_the_denominator(openi_items, openi_bench, tmp_path):
+    items = openi_items
+    outs = {it.id: _ref(it) for it in items[10:]}
+    outs[items[10].id] = f"<think>{items[10].reasoning}</think>"  # no answer: wrong
+    outs[items[11].id] = f"<answer>{items[11].answer}</answer>"  # no reasoning: RadRScore 0
+    outs[items[12].id] = "<think>x</think><answer>A or B</answer>"  # unparsable
+    pred = _write_preds(tmp_path / "p.jsonl", outs)
+    out = tmp_path / "o"
+    assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]) == 0
+    s = json.loads((out / "scores.json").read_text())
+    assert s["n"] == len(items)
+    assert (s["n_missing"], s["n_no_answer"], s["n_unparsable"]) == (10, 1, 1)
+    assert s["n_no_reasoning"] == 11
+    assert s["accuracy"]["value"] == pytest.approx((len(items) - 12) / len(items))
+    rows = {
+        json.loads(x)["id"]: json.loads(x)
+        for x in (out / "per_item.jsonl").read_text().splitlines()
+    }
+    assert rows[items[11].id]["radrscore"] == 0.0 and rows[items[11].id]["accuracy"] == 1.0
+
+
+def test_bad_prediction_files_are_clear_errors(openi_bench, tmp_path, capsys):
+    out = tmp_path / "o"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "2-binary", "output": "<answer>A</answer>"}\n{"id": "x", "output": }\n')
+    assert main(["--bench", str(openi_bench), "--pred", str(bad), "--out", str(out)]) == 2
+    assert f"{bad}:2:" in capsys.readouterr().out.replace("\n", "")
+    unknown = _write_preds(tmp_path / "u.jsonl", {"2-binary": "<answer>A</answer>", "nope": "B"})
+    assert main(["--bench", str(openi_bench), "--pred", str(unknown), "--out", str(out)]) == 2
+    msg = capsys.readouterr().out.replace("\n", "")
+    assert "'nope' is not in the benchmark" in msg and "u.jsonl:2" in msg
+    dup = tmp_path / "d.jsonl"
+    dup.write_text('{"id": "2-binary", "output": "a"}\n{"id": "2-binary", "output": "b"}\n')
+    assert main(["--bench", str(openi_bench), "--pred", str(dup), "--out", str(out)]) == 2
+    assert "duplicate prediction id" in capsys.readouterr().out.replace("\n", "")
+    assert not (out / "scores.json").exists()
+
+
+def test_comparison_mode_paired_bootstrap(openi_items, openi_bench, tmp_path):
+    ref = _write_preds(tmp_path / "reference.jsonl", {it.id: _ref(it) for it in openi_items})
+    worse = _write_preds(tmp_path / "foreign.jsonl", _foreign_outputs(openi_items))
+    out = tmp_path / "cmp"
+    args = [
+        "--bench",
+        str(openi_bench),
+        "--pred",
+        str(ref),
+        "--pred",
+        str(worse),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    comp = json.loads((out / "comparison.json").read_text())
+    assert comp["baseline"] == "reference"
+    names = [s["name"] for s in comp["systems"]]
+    assert names == ["reference", "foreign"]
+    foreign = comp["systems"][1]
+    assert foreign["radrscore_vs_baseline"]["delta"] < -0.2
+    assert foreign["radrscore_vs_baseline"]["p"] < 0.001
+    assert foreign["accuracy_vs_baseline"]["p"] == 1.0  # same answers
+    assert (out / "reference" / "scores.json").exists() and (
+        out / "foreign" / "scores.png"
+    ).exists()
+    assert "foreign" in (out / "comparison.md").read_text()
