@@ -1,0 +1,58 @@
+"""Leakage audit: accuracy of blind rules per closed task vs chance, and letter distribution.
+
+Frequencies for the ``most_frequent``/``least_frequent`` rules come from the train split of the
+same task (the whole task when the bench has no train items). A rule is flagged when its
+accuracy exceeds chance + ``tolerance`` (default 0.03).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from cxreason.bench.rules import CLOSED_TASKS, RULES, RuleContext, answer_frequencies, rule_hits
+from cxreason.records import BENCH_TASKS, BenchItem
+
+TOLERANCE = 0.03
+
+
+def audit_items(
+    items: Sequence[BenchItem], tolerance: float = TOLERANCE, split: str | None = None
+) -> dict:
+    """Per closed task: n, chance, rule accuracies, flagged rules, letter counts.
+
+    ``split`` restricts the scored items (frequencies still come from the train split).
+    """
+    out: dict = {}
+    for task in BENCH_TASKS:
+        task_items = [it for it in items if it.task == task]
+        if not task_items:
+            continue
+        if task not in CLOSED_TASKS:
+            out[task] = {"n": len(task_items), "closed": False}
+            continue
+        train = [it for it in task_items if it.split == "train"] or task_items
+        ctx = RuleContext(freq=answer_frequencies(train))
+        scored = [it for it in task_items if split is None or it.split == split]
+        if not scored:
+            continue
+        hits: Counter = Counter()
+        for it in scored:
+            hits.update(rule_hits(task, it.question, it.options or {}, it.answer, ctx))
+        chance = sum(1.0 / len(it.options or {"A": ""}) for it in scored) / len(scored)
+        acc = {r: round(hits[r] / len(scored), 4) for r in RULES}
+        letters = Counter(it.answer for it in scored)
+        out[task] = {
+            "n": len(scored),
+            "closed": True,
+            "chance": round(chance, 4),
+            "rules": acc,
+            "flagged": [r for r, a in acc.items() if a > chance + tolerance + 1e-9],
+            "letters": {k: letters[k] for k in sorted(letters)},
+            "frequency_source": "train" if any(it.split == "train" for it in task_items) else "all",
+        }
+    return out
+
+
+def any_flagged(report: dict) -> bool:
+    return any(v.get("flagged") for v in report.values())

@@ -1,0 +1,264 @@
+"""Build the benchmark: studies -> labels -> splits -> items -> chains -> filter -> files.
+
+Outputs ``DIR/bench.jsonl`` (items sorted by task, then id) and ``DIR/manifest.json``; both are
+byte-identical for the same inputs, options and seed (no timestamps, no absolute output paths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cxreason.bench import generators as G
+from cxreason.bench.filter import chain_rejection
+from cxreason.bench.manifest import build_manifest
+from cxreason.bench.miner import gather_evidence, item_plan, rules_chain
+from cxreason.bench.splits import DEFAULT_RATIOS, assign_splits
+from cxreason.records import BENCH_TASKS, BenchItem, Study, report_text, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+MINERS = ("rules", "llm")
+
+
+@dataclass
+class BuildConfig:
+    """Options of one build (all paths are arguments; nothing is hard-coded)."""
+
+    input: Path
+    out: Path
+    projections: Path | None = None
+    images: Path | None = None
+    seed: int = 0
+    tasks: tuple[str, ...] = BENCH_TASKS
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS
+    miner: str = "rules"
+    max_ratio: float = 2.0
+    min_label_items: int = 20
+    multiple_min_labels: int = 2
+    normal_ratio: float = 1.0
+    n_candidates: int = 24
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key_env: str = "OPENAI_API_KEY"
+    llm_concurrency: int = 4
+    llm_cache: Path | None = None
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 5
+
+    def __post_init__(self) -> None:
+        bad = [t for t in self.tasks if t not in BENCH_TASKS]
+        if bad:
+            raise ValueError(f"unknown task(s) {bad}; choose from {BENCH_TASKS}")
+        if self.miner not in MINERS:
+            raise ValueError(f"miner must be one of {MINERS}, got {self.miner!r}")
+        if self.miner == "llm" and not (self.llm_base_url and self.llm_model):
+            raise ValueError("--miner llm needs --llm-base-url and --llm-model")
+
+
+@dataclass
+class BuildState:
+    """Everything the manifest reports."""
+
+    n_studies: int = 0
+    dropped_studies: dict[str, int] = field(default_factory=dict)
+    balance: dict[str, G.BalanceReport] = field(default_factory=dict)
+    chain_drops: dict[str, int] = field(default_factory=dict)
+    chain_retried: int = 0
+    mining_failures: list[dict] = field(default_factory=list)
+    missing_images: list[str] = field(default_factory=list)
+    n_images: int = 0
+    split_studies: dict[str, int] = field(default_factory=dict)
+    group_by: str = "study"
+
+
+def file_sha256(path: str | os.PathLike | None) -> str | None:
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_inputs(cfg: BuildConfig, state: BuildState) -> list[Study]:
+    """Studies from the input; image paths resolved under ``cfg.images`` and checked."""
+    from cxreason.data.load import load_studies
+
+    studies = load_studies(cfg.input, cfg.projections, cfg.images)
+    for s in studies:
+        for im in s.images:
+            if (
+                cfg.images is not None
+                and not Path(im.path).is_absolute()
+                and not str(im.path).startswith(str(cfg.images))
+            ):
+                im.path = str(Path(cfg.images) / im.path)
+            state.n_images += 1
+            if cfg.images is not None and not Path(im.path).is_file():
+                state.missing_images.append(im.path)
+    if cfg.images is not None:
+        log.info(
+            "images: %d of %d missing under %s",
+            len(state.missing_images),
+            state.n_images,
+            cfg.images,
+        )
+    state.n_studies = len(studies)
+    return studies
+
+
+def label_studies(
+    studies: Sequence[Study], cfg: BuildConfig, state: BuildState
+) -> list[G.StudyInfo]:
+    from cxreason.labeling import label_report
+
+    splits = assign_splits(studies, cfg.seed, cfg.ratios)
+    state.group_by = "patient" if any(s.patient_id for s in studies) else "study"
+    infos, dropped = [], {}
+    for s in studies:
+        r = label_report(s.findings, s.impression)
+        if not r.labels:
+            key = (
+                "no labels ("
+                + (r.warnings[0].split(":")[0] if r.warnings else "nothing recognised")
+                + ")"
+            )
+            dropped[key] = dropped.get(key, 0) + 1
+        text = report_text(s.findings, s.impression)
+        infos.append(
+            G.StudyInfo(
+                s, G.confident_labels(r.labels, r.mentions, text), r.mentions, splits[s.study_id]
+            )
+        )
+    for info in infos:
+        state.split_studies[info.split] = state.split_studies.get(info.split, 0) + 1
+    state.dropped_studies = dict(sorted(dropped.items()))
+    return [i for i in infos if i.labels]
+
+
+def generate_items(
+    infos: Sequence[G.StudyInfo], cfg: BuildConfig, state: BuildState
+) -> list[BenchItem]:
+    items: list[BenchItem] = []
+    for task in cfg.tasks:
+        if task == "binary":
+            drafts, rep = G.select_binary(infos, cfg.seed, cfg.max_ratio, cfg.min_label_items)
+        elif task == "single":
+            drafts, rep = G.select_single(infos, cfg.seed, cfg.max_ratio, cfg.min_label_items)
+        elif task == "multiple":
+            drafts, rep = G.select_multiple(infos, cfg.seed, cfg.multiple_min_labels)
+        elif task == "anomaly":
+            drafts, rep = G.select_anomaly(infos, cfg.seed, cfg.normal_ratio)
+        else:
+            drafts, rep = G.select_temporal(infos, cfg.seed)
+        state.balance[task] = rep
+        if task == "anomaly":
+            items.extend(G.finalize_anomaly(drafts))
+        else:
+            items.extend(G.finalize_closed(drafts, cfg.seed, cfg.n_candidates))
+    return items
+
+
+def mine_rules(
+    items: Sequence[BenchItem], infos: dict[str, G.StudyInfo], cfg: BuildConfig, state: BuildState
+) -> None:
+    """Offline miner: report-grounded variant first, template-only variant as fallback."""
+    for it in items:
+        info = infos[it.study_id]
+        evidence = gather_evidence(item_plan(it, info), info)
+        reason = None
+        for attempt, verbatim in enumerate((True, False)):
+            steps = rules_chain(
+                it, evidence, random.Random(f"{cfg.seed}:{it.id}:{attempt}"), verbatim
+            )
+            reason = chain_rejection(it, steps)
+            if reason is None:
+                _set_chain(it, steps)
+                break
+            state.chain_retried += attempt == 0
+        if reason is not None:
+            state.chain_drops[reason] = state.chain_drops.get(reason, 0) + 1
+
+
+def mine_with_llm(
+    items: Sequence[BenchItem],
+    infos: dict[str, G.StudyInfo],
+    cfg: BuildConfig,
+    state: BuildState,
+    source_hash: str,
+) -> None:
+    from cxreason.bench.llm_client import LLMClient
+    from cxreason.bench.llm_miner import ProgressLog, mine_llm
+    from cxreason.bench.llm_prompts import LLM_PROMPTS_VERSION
+
+    cache = cfg.llm_cache or (cfg.out / ".llm_cache")
+    fp = hashlib.sha256(
+        f"{source_hash}:{cfg.seed}:{cfg.llm_model}:{LLM_PROMPTS_VERSION}".encode()
+    ).hexdigest()[:16]
+    progress = ProgressLog(cfg.out / ".mining" / "progress.jsonl", fp)
+    with LLMClient(
+        cfg.llm_base_url or "",
+        cfg.llm_model or "",
+        api_key_env=cfg.llm_api_key_env,
+        cache_dir=cache,
+        max_concurrency=cfg.llm_concurrency,
+        max_retries=cfg.llm_max_retries,
+        timeout_s=cfg.llm_timeout_s,
+    ) as client:
+        results = mine_llm(
+            client,
+            [(it, infos[it.study_id]) for it in items],
+            progress,
+            cfg.llm_concurrency,
+            cfg.seed,
+        )
+        log.info("llm client stats: %s", client.stats)
+    for it in items:
+        res = results[it.id]
+        if res.error is not None:
+            state.mining_failures.append({"id": it.id, "error": res.error})
+            state.chain_drops["mining failed"] = state.chain_drops.get("mining failed", 0) + 1
+            continue
+        reason = chain_rejection(it, res.steps)
+        if reason is None:
+            _set_chain(it, res.steps)
+        else:
+            state.chain_drops[reason] = state.chain_drops.get(reason, 0) + 1
+
+
+def _set_chain(item: BenchItem, steps: list[str]) -> None:
+    item.reasoning_steps = list(steps)
+    item.reasoning = " ".join(steps)
+
+
+def sort_items(items: Sequence[BenchItem]) -> list[BenchItem]:
+    order = {t: i for i, t in enumerate(BENCH_TASKS)}
+    return sorted(items, key=lambda it: (order[it.task], it.id))
+
+
+def build_bench(cfg: BuildConfig) -> dict:
+    """Build ``cfg.out/bench.jsonl`` + ``manifest.json``; returns the manifest."""
+    state = BuildState()
+    source_hash = hashlib.sha256(
+        f"{file_sha256(cfg.input)}:{file_sha256(cfg.projections)}".encode()
+    ).hexdigest()
+    studies = load_inputs(cfg, state)
+    infos = label_studies(studies, cfg, state)
+    items = sort_items(generate_items(infos, cfg, state))
+    by_id = {i.sid: i for i in infos}
+    if cfg.miner == "rules":
+        mine_rules(items, by_id, cfg, state)
+    else:
+        mine_with_llm(items, by_id, cfg, state, source_hash)
+    manifest = build_manifest(items, cfg, state, source_hash)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(cfg.out / "bench.jsonl", items)
+    write_json(cfg.out / "manifest.json", manifest)
+    return manifest

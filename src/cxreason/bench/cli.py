@@ -1,0 +1,222 @@
+"""``cxreason bench``: build the VQA reasoning benchmark and audit it for answer leakage.
+
+- ``cxreason bench build INPUT --out DIR [--projections CSV] [--images DIR] [--seed N]
+  [--miner rules|llm] [--llm-base-url URL] [--llm-model M] [--llm-concurrency N] [--tasks ...]``
+- ``cxreason bench audit DIR_or_BENCH.jsonl [--strict] [--json OUT]``
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cxreason.records import BENCH_TASKS, RecordError
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+app = typer.Typer(
+    help="Build and audit the VQA reasoning benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _parse_tasks(tasks: list[str] | None) -> tuple[str, ...]:
+    if not tasks:
+        return BENCH_TASKS
+    out: list[str] = []
+    for t in tasks:
+        out.extend(x.strip() for x in t.split(",") if x.strip())
+    bad = [t for t in out if t not in BENCH_TASKS]
+    if bad:
+        raise click.BadParameter(
+            f"unknown task(s) {bad}; choose from {', '.join(BENCH_TASKS)}", param_hint="--tasks"
+        )
+    return tuple(t for t in BENCH_TASKS if t in out)
+
+
+@app.command("build")
+def build(
+    input: Path = typer.Argument(..., help="Open-I reports CSV or Study JSONL."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output folder (bench.jsonl, manifest.json)."
+    ),
+    projections: Path | None = typer.Option(None, help="Open-I projections CSV (image rows)."),
+    images: Path | None = typer.Option(
+        None, help="Image folder: resolve paths, report missing ones."
+    ),
+    seed: int = typer.Option(0, help="Seed of every random choice (splits, sampling, phrasing)."),
+    tasks: list[str] | None = typer.Option(
+        None, help=f"Tasks to build (repeat or comma-separate): {', '.join(BENCH_TASKS)}."
+    ),
+    splits: str = typer.Option(
+        "0.7,0.1,0.2", help="Train,validation,test ratios (by patient/study)."
+    ),
+    miner: str = typer.Option("rules", help="Chain miner: rules (offline) or llm."),
+    llm_base_url: str | None = typer.Option(
+        None, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."
+    ),
+    llm_model: str | None = typer.Option(None, help="Model name for the llm miner."),
+    llm_api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", help="Env var holding the API key (none needed locally)."
+    ),
+    llm_concurrency: int = typer.Option(4, help="Concurrent LLM requests."),
+    llm_cache: Path | None = typer.Option(
+        None, help="LLM response cache folder (default OUT/.llm_cache)."
+    ),
+    llm_timeout: float = typer.Option(60.0, help="Seconds per LLM request."),
+    max_label_ratio: float = typer.Option(
+        2.0, help="Max items of the most / least frequent label."
+    ),
+    min_label_items: int = typer.Option(
+        20, help="Labels with fewer candidate items are kept whole, unbalanced."
+    ),
+    n_candidates: int = typer.Option(
+        24, help="Option sets sampled per item for adversarial filtering."
+    ),
+) -> None:
+    """Build DIR/bench.jsonl and DIR/manifest.json (same inputs and seed -> identical bytes)."""
+    from cxreason.bench.build import BuildConfig, build_bench
+    from cxreason.bench.splits import parse_ratios
+
+    try:
+        cfg = BuildConfig(
+            input=input,
+            out=out,
+            projections=projections,
+            images=images,
+            seed=seed,
+            tasks=_parse_tasks(tasks),
+            ratios=parse_ratios(splits),
+            miner=miner,
+            max_ratio=max_label_ratio,
+            min_label_items=min_label_items,
+            n_candidates=n_candidates,
+            llm_base_url=llm_base_url,
+            llm_model=llm_model,
+            llm_api_key_env=llm_api_key_env,
+            llm_concurrency=llm_concurrency,
+            llm_cache=llm_cache,
+            llm_timeout_s=llm_timeout,
+        )
+        manifest = build_bench(cfg)
+    except (RecordError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    _print_build(manifest, out)
+
+
+def _print_build(m: dict, out: Path) -> None:
+    t = Table(title=f"Benchmark {out / 'bench.jsonl'}")
+    for col in ("task", "items", "train", "validation", "test", "letters"):
+        t.add_column(col)
+    for task, n in m["counts"]["per_task"].items():
+        sp = m["counts"]["per_task_split"].get(task, {})
+        t.add_row(
+            task,
+            str(n),
+            *(str(sp.get(s, 0)) for s in ("train", "validation", "test")),
+            str(m["letters"].get(task, "-")),
+        )
+    Console().print(t)
+    ch = m["chains"]
+    console.print(
+        f"chains kept: {ch['kept']}, answer-only: {ch['answer_only']} {ch['dropped_by_reason'] or ''}"
+    )
+    if m["images"]["checked"]:
+        console.print(
+            f"images: {m['images']['missing']} of {m['images']['total']} missing (listed in manifest.json)"
+        )
+    for note in m["balance_notes"]:
+        console.print(f"[yellow]note[/yellow] {note}")
+    if ch["mining_failures"]:
+        console.print(
+            f"[red]{len(ch['mining_failures'])} item(s) failed mining (listed in manifest.json)[/red]"
+        )
+
+
+@app.command("audit")
+def audit(
+    path: Path = typer.Argument(
+        ..., help="A bench folder (with bench.jsonl) or a bench JSONL file."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when a rule beats chance + tolerance."
+    ),
+    tolerance: float = typer.Option(0.03, help="Allowed margin above chance."),
+    split: str | None = typer.Option(
+        None, help="Score only this split (frequencies still from train)."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the audit as JSON here."),
+) -> None:
+    """Blind-rule accuracies per closed task vs chance, and the letter distribution."""
+    from cxreason.bench.audit import any_flagged, audit_items
+    from cxreason.records import BenchItem, read_records, write_json
+
+    bench = path / "bench.jsonl" if path.is_dir() else path
+    try:
+        items = read_records(bench, BenchItem)
+    except (RecordError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    rep = audit_items(items, tolerance, split)
+    Console().print(_audit_table(rep, tolerance))
+    if json_out is not None:
+        write_json(json_out, rep)
+    if any_flagged(rep):
+        console.print("[red]leakage: some blind rule beats chance + tolerance[/red]")
+        if strict:
+            raise typer.Exit(1)
+    else:
+        console.print(
+            f"[green]no blind rule above chance + {tolerance:g} on any closed task[/green]"
+        )
+
+
+def _audit_table(rep: dict, tol: float) -> Table:
+    """Rules as rows, closed tasks as columns; flagged cells in red."""
+    from cxreason.bench.rules import RULES
+
+    closed = {t: v for t, v in rep.items() if v.get("closed")}
+    t = Table(title=f"Blind-rule accuracy per task (flag: > chance + {tol:g})")
+    t.add_column("rule")
+    for task, v in closed.items():
+        t.add_column(f"{task} (n={v['n']})", justify="right")
+    t.add_row("[bold]chance[/bold]", *(f"{v['chance']:.3f}" for v in closed.values()))
+    for r in RULES:
+        cells = []
+        for v in closed.values():
+            a = v["rules"][r]
+            cells.append(f"[red]{a:.3f} !![/red]" if r in v["flagged"] else f"{a:.3f}")
+        t.add_row(r, *cells)
+    t.add_row(
+        "letters", *(" ".join(f"{k}:{n}" for k, n in v["letters"].items()) for v in closed.values())
+    )
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``cxreason bench`` with ``argv``; returns the exit code."""
+    try:
+        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.exceptions.Abort:
+        return 1
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    raise SystemExit(main())

@@ -1,0 +1,625 @@
+"""Question generators for the five task types (SPEC "Benchmark rules").
+
+Two passes per task:
+
+1. *Selection* (``select_*``): which (study, truth) pairs become items, balanced per label
+   (binary: yes == no per label and split; single/temporal: per-label or per-class caps) so
+   the most frequent label has at most ``max_ratio`` x the items of the least frequent one
+   among labels with at least ``min_label_items`` candidates. Only confident labels define an
+   answer: an uncertain label never gives a binary item, never is a distractor, never is part
+   of a multiple-choice option, and a study with any uncertain label gives no anomaly item.
+2. *Options* (``finalize_closed``): correct letters follow a balanced per-split schedule
+   (exactly uniform up to the remainder); distractors are sampled symmetrically (multiple
+   choice: all four options, truth included, are one-label swaps of a hidden centre set) and,
+   among ``n_candidates`` samples, the one that keeps every blind rule's running hit count
+   closest to chance is kept (adversarial filtering against :mod:`cxreason.bench.rules`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cxreason import prompts
+from cxreason.bench.rules import RULES, RuleContext, option_labels, rule_hits
+from cxreason.records import BenchItem, Mention, Study, bench_report, report_text
+from cxreason.vocab import (
+    ABSENT,
+    CHEXPERT_LABELS,
+    FINDING_LABELS,
+    NO_FINDING,
+    PRESENT,
+    UNCERTAIN,
+    canonical_order,
+)
+
+log = logging.getLogger(__name__)
+
+LETTERS = "ABCDEFGH"
+YES, NO = "Yes", "No"
+
+
+@dataclass
+class StudyInfo:
+    """A study with its labels (from the labeler) and its split."""
+
+    study: Study
+    labels: dict[str, str]
+    mentions: list[Mention]
+    split: str
+
+    @property
+    def sid(self) -> str:
+        return self.study.study_id
+
+    @property
+    def text(self) -> str:
+        return report_text(self.study.findings, self.study.impression)
+
+    @property
+    def report(self) -> str:
+        return bench_report(self.study.findings, self.study.impression)
+
+    def status(self, label: str) -> str | None:
+        return self.labels.get(label)
+
+    def present_findings(self) -> list[str]:
+        return canonical_order(lb for lb in FINDING_LABELS if self.labels.get(lb) == PRESENT)
+
+    def normal(self) -> bool:
+        return self.labels.get(NO_FINDING) == PRESENT
+
+    def has_uncertain(self) -> bool:
+        return any(v == UNCERTAIN for v in self.labels.values())
+
+    def certainly_not_present(self, label: str) -> bool:
+        """Absent, or unmentioned (a finding not mentioned by the report is normal)."""
+        return self.labels.get(label) in (None, ABSENT)
+
+    def image_paths(self) -> list[str]:
+        imgs = sorted(self.study.images, key=lambda i: (i.view != "frontal", i.path))
+        return [i.path for i in imgs]
+
+
+@dataclass
+class Draft:
+    """An item before its options are drawn."""
+
+    id: str
+    info: StudyInfo
+    task: str
+    question: str
+    truth: str  # the correct option's text (anomaly: the answer string)
+    answer_labels: list[str]
+    images: list[str]
+    #: (rng, letter, n) -> candidate option dicts with ``truth`` at ``letter``.
+    candidates: Callable[[random.Random, str, int], list[dict[str, str]]] | None = None
+    n_options: int = 0
+    plan: list[str] = field(default_factory=list)  # labels a reasoning chain must examine
+
+    @property
+    def split(self) -> str:
+        return self.info.split
+
+
+#: Hedges that make a "present" mention too weak to define an answer (see confident_labels).
+HEDGE = re.compile(
+    r"\b(?:may|might|could|possibl\w*|probabl\w*|question(?:able)? of|questionable|suggest\w*|"
+    r"consider\w*|cannot be (?:excluded|ruled out)|not (?:be )?excluded|versus|vs|suspect\w*|"
+    r"concern\w*|equivocal|differential|or)\b",
+    re.IGNORECASE,
+)
+
+
+def confident_labels(
+    labels: dict[str, str], mentions: Sequence[Mention], text: str
+) -> dict[str, str]:
+    """The labeler's labels, with a ``present`` label downgraded to ``uncertain`` when every
+    present mention of it sits in a hedged sentence ("may represent", "X or Y", "cannot be
+    excluded"): benchmark answers rest only on confident labels."""
+    from cxreason.labeling import split_sentences
+
+    spans = split_sentences(text)
+    out = dict(labels)
+    for lb, st in labels.items():
+        if st != PRESENT or lb == NO_FINDING:
+            continue
+        sentences = [
+            text[a:b]
+            for m in mentions
+            if m.label == lb and m.status == PRESENT
+            for a, b in spans
+            if a <= m.start < b
+        ]
+        if sentences and all(HEDGE.search(s) for s in sentences):
+            out[lb] = UNCERTAIN
+    return out
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    return random.Random(":".join(str(p) for p in (seed, *parts)))
+
+
+def _by_split(drafts: Sequence[Draft]) -> dict[str, list[Draft]]:
+    out: dict[str, list[Draft]] = defaultdict(list)
+    for d in drafts:
+        out[d.split].append(d)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# balancing
+@dataclass
+class BalanceReport:
+    """What the per-label balancing did for one task (goes into the manifest)."""
+
+    available: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)
+    cap: int | None = None
+    too_rare: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, labels: Sequence[str] | None = None) -> float | None:
+        vals = [v for k, v in self.kept.items() if v > 0 and (labels is None or k in labels)]
+        return round(max(vals) / min(vals), 3) if vals else None
+
+
+def label_cap(
+    available: dict[str, int], max_ratio: float, min_label_items: int
+) -> tuple[int | None, list[str]]:
+    """Per-label item cap = max_ratio x the smallest count among labels with enough items."""
+    rare = sorted(k for k, v in available.items() if 0 < v < min_label_items)
+    enough = [v for v in available.values() if v >= min_label_items]
+    if not enough:
+        return None, rare
+    return int(max_ratio * min(enough)), rare
+
+
+def _finish_report(
+    task: str, rep: BalanceReport, max_ratio: float, min_label_items: int
+) -> BalanceReport:
+    balanced = [k for k, v in rep.kept.items() if v >= min_label_items]
+    r = rep.ratio(balanced)
+    if rep.too_rare:
+        rep.notes.append(
+            f"{task}: labels with fewer than {min_label_items} candidate items kept whole, "
+            f"outside the {max_ratio:g}x balance: {', '.join(rep.too_rare)}"
+        )
+    missing = [lb for lb, v in rep.available.items() if v == 0]
+    if missing:
+        rep.notes.append(f"{task}: no usable items for: {', '.join(missing)}")
+    if r is not None and r > max_ratio + 1e-9:
+        rep.notes.append(
+            f"{task}: max/min per-label ratio {r} exceeds {max_ratio:g} (data too sparse)"
+        )
+    return rep
+
+
+# ---------------------------------------------------------------------------------------------
+# binary
+def select_binary(
+    infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
+) -> tuple[list[Draft], BalanceReport]:
+    """Balanced yes/no items per label and split; ``No`` only where certainly not present.
+
+    A "no" needs the label explicitly absent, or unmentioned in a report stating no abnormality
+    (an unmentioned finding in an abnormal report is not used: it is the least confident case).
+    """
+    pairs: dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]] = {}
+    for lb in FINDING_LABELS:
+        per_split: dict[str, tuple[list[StudyInfo], list[StudyInfo]]] = defaultdict(
+            lambda: ([], [])
+        )
+        for info in infos:
+            st = info.status(lb)
+            if st == PRESENT:
+                per_split[info.split][0].append(info)
+            elif st == ABSENT or (st is None and info.normal()):
+                per_split[info.split][1].append(info)
+        for split, (yes, no) in per_split.items():
+            rng = _rng(seed, "binary", lb, split)
+            rng.shuffle(yes)
+            rng.shuffle(no)
+        pairs[lb] = dict(per_split)
+    avail = {
+        lb: sum(2 * min(len(y), len(n)) for y, n in pairs[lb].values()) for lb in FINDING_LABELS
+    }
+    cap, rare = label_cap(avail, max_ratio, min_label_items)
+    rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
+    drafts: list[Draft] = []
+    for lb in FINDING_LABELS:
+        scale = 1.0 if cap is None or avail[lb] <= cap else cap / avail[lb]
+        kept = 0
+        for split in sorted(pairs[lb]):
+            yes, no = pairs[lb][split]
+            n = int(min(len(yes), len(no)) * scale)
+            for info, truth in [(i, YES) for i in yes[:n]] + [(i, NO) for i in no[:n]]:
+                drafts.append(_binary_draft(info, lb, truth))
+            kept += 2 * n
+        rep.kept[lb] = kept
+    return drafts, _finish_report("binary", rep, max_ratio, min_label_items)
+
+
+def _binary_draft(info: StudyInfo, label: str, truth: str) -> Draft:
+    opts = {"A": YES, "B": NO}
+    return Draft(
+        id=f"{info.sid}-binary-{slug(label)}",
+        info=info,
+        task="binary",
+        question=prompts.BINARY_TEMPLATE.format(finding=label.lower()),
+        truth=truth,
+        answer_labels=[label] if truth == YES else [],
+        images=info.image_paths(),
+        candidates=lambda rng, letter, n: [dict(opts)],
+        n_options=2,
+        plan=[label],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# single choice
+def _weighted_sample(
+    rng: random.Random, pool: Sequence[str], weights: dict[str, float], k: int
+) -> list[str]:
+    pool = list(pool)
+    out: list[str] = []
+    for _ in range(k):
+        w = [weights.get(x, 0.0) + 1.0 for x in pool]
+        pick = rng.choices(range(len(pool)), weights=w)[0]
+        out.append(pool.pop(pick))
+    return out
+
+
+def _arrange(
+    rng: random.Random, truth: str, others: Sequence[str], letter: str, n_options: int
+) -> dict[str, str]:
+    letters = LETTERS[:n_options]
+    rest = list(others)
+    rng.shuffle(rest)
+    out = {}
+    for ltr in letters:
+        out[ltr] = truth if ltr == letter else rest.pop()
+    return out
+
+
+def select_single(
+    infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
+) -> tuple[list[Draft], BalanceReport]:
+    """One present label (or No Finding) + 3 certainly-not-present labels (never uncertain)."""
+    by_label: dict[str, list[tuple[StudyInfo, list[str]]]] = {lb: [] for lb in CHEXPERT_LABELS}
+    for info in infos:
+        truths = [NO_FINDING] if info.normal() else info.present_findings()
+        for lb in truths:
+            pool = [x for x in CHEXPERT_LABELS if x != lb and info.certainly_not_present(x)]
+            if info.normal():
+                pool = [x for x in pool if x != NO_FINDING]
+            if len(pool) >= 3:
+                by_label[lb].append((info, pool))
+    avail = {lb: len(v) for lb, v in by_label.items()}
+    cap, rare = label_cap(avail, max_ratio, min_label_items)
+    rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
+    drafts = []
+    for lb, cands in by_label.items():
+        cands = sorted(cands, key=lambda c: c[0].sid)
+        _rng(seed, "single", lb).shuffle(cands)
+        if cap is not None:
+            cands = cands[:cap]
+        rep.kept[lb] = len(cands)
+        drafts.extend(_single_draft(info, lb, pool) for info, pool in cands)
+    return drafts, _finish_report("single", rep, max_ratio, min_label_items)
+
+
+def _single_draft(info: StudyInfo, label: str, pool: list[str]) -> Draft:
+    d = Draft(
+        id=f"{info.sid}-single-{slug(label)}",
+        info=info,
+        task="single",
+        question=prompts.SINGLE_QUESTION,
+        truth=label,
+        answer_labels=[label],
+        images=info.image_paths(),
+        n_options=4,
+    )
+    pool = canonical_order(pool)
+
+    def cands(
+        rng: random.Random, letter: str, n: int, weights: dict[str, float] | None = None
+    ) -> list[dict[str, str]]:
+        return [
+            _arrange(rng, label, _weighted_sample(rng, pool, weights or {}, 3), letter, 4)
+            for _ in range(n)
+        ]
+
+    d.candidates = cands
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# multiple choice
+def select_multiple(
+    infos: Sequence[StudyInfo], seed: int, min_labels: int = 2
+) -> tuple[list[Draft], BalanceReport]:
+    """Studies with >= ``min_labels`` present findings; options are same-size label sets."""
+    drafts = []
+    avail: Counter = Counter()
+    for info in infos:
+        truth = info.present_findings()
+        if len(truth) < min_labels:
+            continue
+        allowed = [lb for lb in FINDING_LABELS if info.status(lb) != UNCERTAIN]
+        if len(allowed) - len(truth) < 2:
+            continue
+        avail.update(truth)
+        drafts.append(_multiple_draft(info, truth, allowed))
+    rep = BalanceReport(available=dict(avail), kept=dict(avail))
+    rep.notes.append(
+        "multiple: items follow the data's label co-occurrence (sets cannot be balanced per label); "
+        f"max/min per-label ratio {rep.ratio()}"
+    )
+    return drafts, rep
+
+
+def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Draft:
+    text = ", ".join(truth)
+    d = Draft(
+        id=f"{info.sid}-multiple",
+        info=info,
+        task="multiple",
+        question=prompts.MULTIPLE_QUESTION,
+        truth=text,
+        answer_labels=list(truth),
+        images=info.image_paths(),
+        n_options=4,
+    )
+
+    def cands(
+        rng: random.Random, letter: str, n: int, weights: dict[str, float] | None = None
+    ) -> list[dict[str, str]]:
+        out = []
+        for _ in range(n):
+            sets = centre_swap_options(rng, truth, allowed, weights or {})
+            if sets is not None:
+                out.append(_arrange(rng, text, [", ".join(s) for s in sets], letter, 4))
+        return out
+
+    d.candidates = cands
+    return d
+
+
+def centre_swap_options(
+    rng: random.Random,
+    truth: Sequence[str],
+    allowed: Sequence[str],
+    weights: dict[str, float],
+    n: int = 3,
+) -> list[list[str]] | None:
+    """``n`` distractor sets, each a one-label swap of a hidden centre C, where C is itself a
+    one-label swap of ``truth``. All options (truth included) are then equally "central", so the
+    most-overlap rule cannot find the truth. Every distractor contains a label outside ``truth``
+    and only ``allowed`` (never uncertain) labels; sets are canonical-ordered and distinct.
+    """
+    t_set = set(truth)
+    outside_t = [lb for lb in allowed if lb not in t_set]
+    removed = rng.choice(list(truth))
+    added = _weighted_sample(rng, outside_t, weights, 1)[0]
+    centre = (t_set - {removed}) | {added}
+    seen = {frozenset(t_set)}
+    out: list[list[str]] = []
+    for _ in range(50):
+        x = rng.choice(sorted(centre))
+        outside_c = [lb for lb in allowed if lb not in centre]
+        y = _weighted_sample(rng, outside_c, weights, 1)[0]
+        cand = frozenset((centre - {x}) | {y})
+        if cand in seen:
+            continue
+        seen.add(cand)
+        out.append(canonical_order(cand))
+        if len(out) == n:
+            return out
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# anomaly detection
+def select_anomaly(
+    infos: Sequence[StudyInfo], seed: int, normal_ratio: float = 1.0
+) -> tuple[list[Draft], BalanceReport]:
+    """Answer = the present labels in canonical order, or ``No Finding``.
+
+    Skipped: studies with an uncertain label, and abnormal studies whose abnormalities are all
+    outside CheXpert-14 (no present label, yet not normal). Normal studies are capped at
+    ``normal_ratio`` x the abnormal ones.
+    """
+    normal, abnormal = [], []
+    skipped = Counter()
+    for info in infos:
+        if info.has_uncertain():
+            skipped["uncertain label"] += 1
+        elif info.normal():
+            normal.append(info)
+        elif info.present_findings():
+            abnormal.append(info)
+        else:
+            skipped["abnormal outside CheXpert-14 or unlabeled"] += 1
+    rng = _rng(seed, "anomaly")
+    rng.shuffle(normal)
+    cap = max(1, int(normal_ratio * len(abnormal)))
+    kept_normal = normal[:cap]
+    counts: Counter = Counter()
+    drafts = []
+    for info in abnormal + kept_normal:
+        labels = info.present_findings() or [NO_FINDING]
+        counts.update(labels)
+        drafts.append(
+            Draft(
+                id=f"{info.sid}-anomaly",
+                info=info,
+                task="anomaly",
+                question=prompts.ANOMALY_QUESTION,
+                truth=", ".join(labels),
+                answer_labels=labels,
+                images=info.image_paths(),
+            )
+        )
+    rep = BalanceReport(available=dict(counts), kept=dict(counts))
+    rep.notes.append(
+        f"anomaly: {len(normal) - len(kept_normal)} normal studies left out (cap {normal_ratio:g} x "
+        f"{len(abnormal)} abnormal); skipped: {dict(skipped)}; per-label counts follow the data"
+    )
+    return drafts, rep
+
+
+# ---------------------------------------------------------------------------------------------
+# temporal comparison
+def select_temporal(infos: Sequence[StudyInfo], seed: int) -> tuple[list[Draft], BalanceReport]:
+    """Studies with a prior study in the input and a ``progression`` label; per label and split
+    the three classes (worsening/stable/improving) are balanced to the smallest one."""
+    by_id = {i.sid: i for i in infos}
+    groups: dict[tuple[str, str], dict[str, list[tuple[StudyInfo, StudyInfo]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    skipped: Counter = Counter()
+    for info in infos:
+        prog = info.study.progression or {}
+        if not prog:
+            continue
+        prior = by_id.get(info.study.prior_study_id or "")
+        if prior is None:
+            skipped["prior study not in input"] += len(prog)
+            continue
+        for lb, cls in sorted(prog.items()):
+            if lb not in CHEXPERT_LABELS or cls not in prompts.TEMPORAL_OPTIONS:
+                skipped[f"unknown label or class {lb!r}: {cls!r}"] += 1
+                continue
+            groups[(lb, info.split)][cls].append((info, prior))
+    drafts, counts, notes = [], Counter(), []
+    for (lb, split), by_cls in sorted(groups.items()):
+        n = min(len(by_cls.get(c, [])) for c in prompts.TEMPORAL_OPTIONS)
+        if n == 0:
+            notes.append(
+                f"temporal: {lb} in {split} lacks a class ({dict((c, len(v)) for c, v in by_cls.items())}); dropped"
+            )
+        for cls in prompts.TEMPORAL_OPTIONS:
+            pairs = sorted(by_cls.get(cls, []), key=lambda p: p[0].sid)
+            _rng(seed, "temporal", lb, split, cls).shuffle(pairs)
+            for info, prior in pairs[:n]:
+                counts[lb] += 1
+                drafts.append(_temporal_draft(info, prior, lb, cls))
+    rep = BalanceReport(available=dict(counts), kept=dict(counts), notes=notes)
+    if skipped:
+        rep.notes.append(f"temporal: skipped {dict(skipped)}")
+    return drafts, rep
+
+
+def _temporal_draft(info: StudyInfo, prior: StudyInfo, label: str, cls: str) -> Draft:
+    d = Draft(
+        id=f"{info.sid}-temporal-{slug(label)}",
+        info=info,
+        task="temporal",
+        question=prompts.TEMPORAL_TEMPLATE.format(finding=label.lower()),
+        truth=cls,
+        answer_labels=[label] if cls != "improving" or info.status(label) == PRESENT else [],
+        images=prior.image_paths()[:1] + info.image_paths()[:1],
+        n_options=3,
+        plan=[label],
+    )
+    others = [c for c in prompts.TEMPORAL_OPTIONS if c != cls]
+    d.candidates = lambda rng, letter, n: [_arrange(rng, cls, others, letter, 3) for _ in range(n)]
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# options, letters and adversarial filtering
+def balanced_letters(n: int, n_options: int, rng: random.Random) -> list[str]:
+    """``n`` letters, each used floor/ceil(n / n_options) times, in shuffled blocks."""
+    out: list[str] = []
+    while len(out) < n:
+        block = list(LETTERS[:n_options])
+        rng.shuffle(block)
+        out.extend(block)
+    return out[:n]
+
+
+def truth_tokens(d: Draft) -> tuple[str, ...]:
+    return option_labels(d.task, d.question, d.truth)
+
+
+def finalize_closed(drafts: Sequence[Draft], seed: int, n_candidates: int = 24) -> list[BenchItem]:
+    """Draw options for the closed drafts of ONE task (see the module docstring)."""
+    if not drafts:
+        return []
+    task = drafts[0].task
+    train = [d for d in drafts if d.split == "train"] or list(drafts)
+    freq: Counter = Counter()
+    for d in train:
+        freq.update(truth_tokens(d))
+    ctx = RuleContext(freq=freq)
+    weights = {k.split("|")[-1]: float(v) for k, v in freq.items()}
+    items = []
+    for split, group in sorted(_by_split(drafts).items()):
+        group = sorted(group, key=lambda d: d.id)
+        rng = _rng(seed, "options", task, split)
+        if task == "binary":
+            letters = ["A" if d.truth == YES else "B" for d in group]
+        else:
+            letters = balanced_letters(len(group), group[0].n_options, rng)
+        hits: Counter = Counter()
+        chance = 0.0
+        for d, letter in zip(group, letters, strict=True):
+            chance += 1.0 / d.n_options
+            cands = _candidates(d, rng, letter, n_candidates, weights)
+            if not cands:
+                log.warning("%s: no valid option set; item dropped", d.id)
+                continue
+            best, best_hits = _pick(d, cands, letter, ctx, hits, chance)
+            hits.update(best_hits)
+            items.append(_item(d, best, letter))
+    return items
+
+
+def _candidates(
+    d: Draft, rng: random.Random, letter: str, n: int, weights: dict[str, float]
+) -> list[dict[str, str]]:
+    assert d.candidates is not None
+    if d.task in ("single", "multiple"):
+        return d.candidates(rng, letter, n, weights)  # type: ignore[call-arg]
+    return d.candidates(rng, letter, n)
+
+
+def _pick(
+    d: Draft, cands, letter, ctx, hits: Counter, chance: float
+) -> tuple[dict[str, str], dict[str, int]]:
+    best, best_hits, best_cost = None, None, None
+    for opts in cands:
+        h = rule_hits(d.task, d.question, opts, letter, ctx)
+        cost = sum((hits[r] + h[r] - chance) ** 2 for r in RULES)
+        if best_cost is None or cost < best_cost - 1e-12:
+            best, best_hits, best_cost = opts, h, cost
+    return best, best_hits  # type: ignore[return-value]
+
+
+def _item(d: Draft, options: dict[str, str] | None, answer: str) -> BenchItem:
+    return BenchItem(
+        id=d.id,
+        study_id=d.info.sid,
+        task=d.task,
+        question=d.question,
+        options=options,
+        answer=answer,
+        answer_labels=list(d.answer_labels),
+        images=list(d.images),
+        report=d.info.report,
+        split=d.split,
+    )
+
+
+def finalize_anomaly(drafts: Sequence[Draft]) -> list[BenchItem]:
+    return [_item(d, None, d.truth) for d in sorted(drafts, key=lambda d: d.id)]

@@ -1,0 +1,154 @@
+"""Blind answering rules: pick an option without seeing the image (leakage probes).
+
+Each rule maps ``(task, question, options, ctx) -> letter``. Ties go to the earliest letter.
+A benchmark leaks when a rule beats chance (1 / number of options) on a closed task. The same
+functions are used by the generators (to choose among candidate option sets, adversarial
+filtering) and by ``cxreason bench audit``.
+
+Option *labels*: for ``single``/``multiple`` an option's text is a ``", "``-joined label list;
+for ``binary``/``temporal`` the option is identified by ``question|text`` (so "most frequent"
+means the majority answer to that very question in the frequency source).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from cxreason.vocab import LABEL_ORDER
+
+LABEL_TASKS = ("single", "multiple")
+CLOSED_TASKS = ("binary", "single", "multiple", "temporal")
+_WORD = re.compile(r"[a-z]+")
+
+
+@dataclass
+class RuleContext:
+    """Frequencies of correct-answer tokens (from the train split of the same task)."""
+
+    freq: Counter = field(default_factory=Counter)
+
+
+def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
+    """The tokens an option asserts: its labels (label tasks) or ``question|text``."""
+    if task in LABEL_TASKS:
+        return tuple(t.strip() for t in text.split(",") if t.strip())
+    return (f"{question}|{text}",)
+
+
+def _overlap_tokens(task: str, text: str) -> set[str]:
+    if task in LABEL_TASKS:
+        return {t.strip() for t in text.split(",") if t.strip()}
+    return set(_WORD.findall(text.lower()))
+
+
+def _argbest(
+    options: Mapping[str, str], score: Callable[[str], float], lowest: bool = False
+) -> str:
+    best_letter, best = None, None
+    for letter, text in options.items():
+        s = score(text)
+        s = -s if lowest else s
+        if best is None or s > best:
+            best_letter, best = letter, s
+    return best_letter  # type: ignore[return-value]
+
+
+def _canon_index(task: str, question: str, text: str) -> tuple[int, ...]:
+    return tuple(
+        LABEL_ORDER.get(lb, len(LABEL_ORDER)) for lb in option_labels(task, question, text)
+    )
+
+
+def always_a(task, question, options, ctx) -> str:
+    return next(iter(options))
+
+
+def longest(task, question, options, ctx) -> str:
+    return _argbest(options, len)
+
+
+def shortest(task, question, options, ctx) -> str:
+    return _argbest(options, len, lowest=True)
+
+
+def canonical_order(task, question, options, ctx) -> str:
+    """The first option whose labels are listed in canonical CheXpert order."""
+    if task not in LABEL_TASKS:
+        return next(iter(options))
+    for letter, text in options.items():
+        idx = _canon_index(task, question, text)
+        if list(idx) == sorted(idx):
+            return letter
+    return next(iter(options))
+
+
+def canonical_rank(task, question, options, ctx) -> str:
+    """The option that sorts first by its labels' canonical positions."""
+    if task not in LABEL_TASKS:
+        return next(iter(options))
+    return min(options, key=lambda k: (_canon_index(task, question, options[k]), k))
+
+
+def _freq_score(task, question, ctx):
+    return lambda text: sum(ctx.freq.get(t, 0) for t in option_labels(task, question, text))
+
+
+def most_frequent(task, question, options, ctx) -> str:
+    """The option whose labels were most often correct in the frequency source."""
+    return _argbest(options, _freq_score(task, question, ctx))
+
+
+def least_frequent(task, question, options, ctx) -> str:
+    return _argbest(options, _freq_score(task, question, ctx), lowest=True)
+
+
+def _overlap_score(task, options):
+    toks = {k: _overlap_tokens(task, v) for k, v in options.items()}
+
+    def score(text: str) -> float:
+        mine = _overlap_tokens(task, text)
+        return sum(len(mine & t) for t in toks.values()) - len(mine)  # minus itself
+
+    return score
+
+
+def most_overlap(task, question, options, ctx) -> str:
+    """The option sharing the most labels (words) with the other options (the 'centroid')."""
+    return _argbest(options, _overlap_score(task, options))
+
+
+def least_overlap(task, question, options, ctx) -> str:
+    return _argbest(options, _overlap_score(task, options), lowest=True)
+
+
+#: The audited rules, in report order (the first five are the paper-style probes).
+RULES: dict[str, Callable[..., str]] = {
+    "always_a": always_a,
+    "longest": longest,
+    "canonical_order": canonical_order,
+    "most_frequent": most_frequent,
+    "most_overlap": most_overlap,
+    "shortest": shortest,
+    "canonical_rank": canonical_rank,
+    "least_frequent": least_frequent,
+    "least_overlap": least_overlap,
+}
+
+
+def rule_hits(
+    task: str, question: str, options: Mapping[str, str], answer: str, ctx: RuleContext
+) -> dict[str, int]:
+    """1/0 per rule: does the rule pick ``answer``?"""
+    return {name: int(rule(task, question, options, ctx) == answer) for name, rule in RULES.items()}
+
+
+def answer_frequencies(items: Iterable) -> Counter:
+    """Token counts of the correct options of ``items`` (BenchItem-likes with options)."""
+    freq: Counter = Counter()
+    for it in items:
+        if it.options and it.answer in it.options:
+            freq.update(option_labels(it.task, it.question, it.options[it.answer]))
+    return freq
