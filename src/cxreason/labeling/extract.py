@@ -15,7 +15,17 @@ from dataclasses import dataclass
 
 from cxreason.labeling.ontology import CONCEPTS, MULTI_NORMAL
 from cxreason.labeling.sentences import split_sentences
-from cxreason.labeling.triggers import NEG, PSEUDO, TERM, TRIGGER_INFO, TRIGGER_RE, UNC
+from cxreason.labeling.scan import WordScanner
+from cxreason.labeling.triggers import (
+    NEG,
+    PSEUDO,
+    PUNCT_INFO,
+    PUNCT_RE,
+    TERM,
+    TRIGGER_INFO,
+    TRIGGER_SCANNER,
+    UNC,
+)
 from cxreason.records import Mention
 from cxreason.vocab import ABSENT, PRESENT, UNCERTAIN
 
@@ -23,13 +33,14 @@ from cxreason.vocab import ABSENT, PRESENT, UNCERTAIN
 PRE_WINDOW_WORDS = 14
 POST_WINDOW_WORDS = 6
 
-_QUALIFIER_RE = re.compile(
-    r"(?:(?<![a-z0-9])(?:left|right|bilateral|bibasilar|bibasal|biapical|basilar|basal|apical"
-    r"|upper|middle|lower|mid|lobe|lobar|retrocardiac|perihilar|hilar|lingular|lingula|base|bases"
-    r"|lung|zone|small|moderate|large|mild|minimal|trace|tiny|focal|patchy|diffuse|multifocal"
-    r"|subsegmental|segmental|streaky|linear|plate-like|platelike|minor|scattered|stable"
-    r"|chronic|acute|new|old|residual|persistent|moderate-sized|small-to-moderate|severe"
-    r"|marked|slight|slightly|mildly|moderately|markedly|subtle|and|of the|the)[\s,-]+)+$"
+#: Words that may precede a mention as anatomical / severity qualifiers ("small left").
+QUALIFIERS = frozenset(
+    "left right bilateral bibasilar bibasal biapical basilar basal apical upper middle lower mid"
+    " lobe lobar retrocardiac perihilar hilar lingular lingula base bases lung zone small moderate"
+    " large mild minimal trace tiny focal patchy diffuse multifocal subsegmental segmental streaky"
+    " linear plate-like platelike minor scattered stable chronic acute new old residual persistent"
+    " moderate-sized small-to-moderate severe marked slight slightly mildly moderately markedly"
+    " subtle right-sided left-sided".split()
 )
 
 
@@ -40,7 +51,7 @@ class _Entry:
     overlap: bool  # a gap pattern: keep scanning inside it for other mentions
 
 
-def _compile() -> tuple[re.Pattern[str], list[_Entry]]:
+def _compile() -> tuple[WordScanner, list[_Entry]]:
     frags: list[tuple[str, _Entry]] = []
     for c in CONCEPTS.values():  # phrasings that assert absence come first
         for f in c.normal:
@@ -50,14 +61,14 @@ def _compile() -> tuple[re.Pattern[str], list[_Entry]]:
     for c in CONCEPTS.values():
         for f in c.synonyms:
             frags.append((f, _Entry((c.name,), None, False)))
-    parts = [f"(?P<m{i}>{f})" for i, (f, _) in enumerate(frags)]
-    pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])")
-    return pattern, [e for _, e in frags]
+    for f, _ in frags:
+        if re.compile(f).groups:
+            raise ValueError(f"concept fragment must not capture: {f!r}")
+    return WordScanner([f for f, _ in frags]), [e for _, e in frags]
 
 
-MENTION_RE, _ENTRIES = _compile()
-_GROUP_INDEX = {f"m{i}": i for i in range(len(_ENTRIES))}
-_TRIGGER_INDEX = {f"t{i}": i for i in range(len(TRIGGER_INFO))}
+_SCANNER, _ENTRIES = _compile()
+_OVERLAP = frozenset(i for i, e in enumerate(_ENTRIES) if e.overlap)
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
@@ -87,27 +98,15 @@ def extract_mentions(text: str) -> list[Mention]:
 
 
 def _find_concepts(lower: str) -> list[tuple[int, int, _Entry]]:
-    found: list[tuple[int, int, _Entry]] = []
-    pos, n = 0, len(lower)
-    while pos < n:
-        m = MENTION_RE.search(lower, pos)
-        if m is None:
-            break
-        entry = _ENTRIES[_GROUP_INDEX[m.lastgroup]]
-        found.append((m.start(), m.end(), entry))
-        if entry.overlap:  # "heart size and mediastinum are normal": rescan after the head word
-            w = _WORD_RE.match(lower, m.start())
-            pos = w.end() if w else m.start() + 1
-        else:
-            pos = max(m.end(), m.start() + 1)
-    return found
+    # gap patterns ("heart size and mediastinum are normal") overlap: rescan after the head word
+    return [(s, e, _ENTRIES[i]) for s, e, i in _SCANNER.scan(lower, _OVERLAP)]
 
 
 def _find_triggers(lower: str) -> list[tuple[int, int, str, str]]:
-    out = []
-    for m in TRIGGER_RE.finditer(lower):
-        kind, direction = TRIGGER_INFO[_TRIGGER_INDEX[m.lastgroup]]
-        out.append((m.start(), m.end(), kind, direction))
+    out = [(s, e, *TRIGGER_INFO[i]) for s, e, i in TRIGGER_SCANNER.scan(lower)]
+    if PUNCT_RE.search(lower):
+        out.extend((m.start(), m.end(), *PUNCT_INFO[m.group()]) for m in PUNCT_RE.finditer(lower))
+        out.sort()
     return out
 
 
@@ -179,15 +178,15 @@ def _count_words(lower: str, a: int, b: int) -> int:
 def _qualified_start(lower: str, start: int, sentences, sent_starts) -> int:
     """Extend a mention leftwards over anatomical / severity qualifiers ("small left")."""
     s_start, _ = _sentence_of(start, sentences, sent_starts)
-    lo = max(s_start, start - 60)
-    m = _QUALIFIER_RE.search(lower, lo, start)
-    if m is None:
-        return start
-    q = m.start()
-    # do not start on a joiner word
-    while True:
-        w = re.match(r"(?:and|of the|the)[\s,-]+", lower[q:start])
-        if not w:
+    q = start
+    for _ in range(8):  # at most 8 qualifier words
+        j = q
+        while j > s_start and lower[j - 1] in " ,":
+            j -= 1
+        k = j
+        while k > s_start and (lower[k - 1].isalnum() or lower[k - 1] == "-"):
+            k -= 1
+        if k == j or lower[k:j] not in QUALIFIERS:
             break
-        q += w.end()
-    return q if q < start else start
+        q = k
+    return q

@@ -10,7 +10,7 @@ _BOUNDARY = re.compile(r"[.!?]+(?=\s)|\n+")
 _ABBREVIATIONS = frozenset(
     "dr mr mrs ms vs approx apprx e.g i.e etc fig nos st resp pt hx dx bilat incl".split()
 )
-_LAST_TOKEN = re.compile(r"([A-Za-z][A-Za-z.]*)\.*$")
+_LAST_TOKEN = re.compile(r"(?<![A-Za-z])([A-Za-z][A-Za-z.]*)$")
 _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}|[a-zA-Z])[.)]?\s*$")
 
 
@@ -26,10 +26,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     pending: int | None = None  # start of an enumerator waiting for its sentence
     for m in _BOUNDARY.finditer(text):
         end = m.end()
-        piece = text[start:end]
-        if m.group()[0] != "\n" and _is_abbreviation(piece):
+        piece = text[start:end] if end - start <= 8 else ""
+        if m.group()[0] != "\n" and _is_abbreviation(text, m.start(), start):
             continue
-        if m.group()[0] != "\n" and _ENUMERATOR.fullmatch(piece.rstrip(".)")):
+        if (
+            m.group()[0] != "\n"
+            and m.start() - start <= 6
+            and _ENUMERATOR.fullmatch(piece.rstrip(".)"))
+        ):
             pending = start if pending is None else pending
             start = end
             continue
@@ -40,9 +44,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _is_abbreviation(piece: str) -> bool:
-    m = _LAST_TOKEN.search(piece.rstrip())
-    return bool(m) and m.group(1).lower().rstrip(".") in _ABBREVIATIONS and len(piece.strip()) > 3
+def _is_abbreviation(text: str, dot: int, start: int) -> bool:
+    """Is the word ending at ``dot`` (the boundary's first punctuation) an abbreviation?"""
+    m = _LAST_TOKEN.search(text, max(start, dot - 8), dot)
+    return bool(m) and m.group(1).lower().rstrip(".") in _ABBREVIATIONS and dot - start > 3
 
 
 def _emit(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from cxreason.labeling.scan import WordScanner
+
 NEG, UNC, PSEUDO, TERM = "neg", "unc", "pseudo", "term"
 
 #: (kind, direction, fragments). direction: "pre", "post" or "both".
@@ -141,18 +143,22 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
 _DISABLED = {r"(?:developing|early|evolving|atypical)"}
 
 
-def _compile() -> tuple[re.Pattern[str], list[tuple[str, str]]]:
+_PUNCT = {";": (TERM, "both"), ":": (TERM, "both"), "?": (UNC, "post")}
+
+
+def _compile() -> tuple[WordScanner, list[tuple[str, str]]]:
     entries = [
         (frag, kind, direction)
         for kind, direction, frags in _TRIGGERS
         for frag in frags
-        if frag not in _DISABLED
+        if frag not in _DISABLED and frag not in (r"[;:]", r"\?")
     ]
     # Longest fragments first so that "no evidence of" wins over "no", "cannot exclude" over "not".
     entries.sort(key=lambda e: -len(e[0]))
-    parts = [f"(?P<t{i}>{frag})" for i, (frag, _, _) in enumerate(entries)]
-    pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])")
-    return pattern, [(kind, direction) for _, kind, direction in entries]
+    return WordScanner([f for f, _, _ in entries]), [(k, d) for _, k, d in entries]
 
 
-TRIGGER_RE, TRIGGER_INFO = _compile()
+TRIGGER_SCANNER, TRIGGER_INFO = _compile()
+#: Punctuation triggers (not word-initial): clause ends and a trailing question mark.
+PUNCT_RE = re.compile(r"[;:?]")
+PUNCT_INFO = _PUNCT
