@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 
 from cxreason.labeling.ontology import CONCEPTS, MULTI_NORMAL
-from cxreason.labeling.sentences import split_sentences
 from cxreason.labeling.scan import WordScanner
+from cxreason.labeling.sentences import split_sentences
 from cxreason.labeling.triggers import (
     NEG,
     PSEUDO,
