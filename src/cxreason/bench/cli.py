@@ -171,8 +171,8 @@ def audit(
         write_json(json_out, rep)
     if any_flagged(rep):
         console.print("[red]leakage: some blind rule beats chance + tolerance[/red]")
-        if strict:
-            raise typer.Exit(1)
+        if strict:  # SystemExit survives click's non-standalone mode (cxreason.cli.main)
+            raise SystemExit(1)
     else:
         console.print(
             f"[green]no blind rule above chance + {tolerance:g} on any closed task[/green]"

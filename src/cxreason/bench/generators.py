@@ -451,7 +451,7 @@ def select_anomaly(
             skipped["abnormal outside CheXpert-14 or unlabeled"] += 1
     rng = _rng(seed, "anomaly")
     rng.shuffle(normal)
-    cap = max(1, int(normal_ratio * len(abnormal)))
+    cap = int(normal_ratio * len(abnormal)) if abnormal else len(normal)
     kept_normal = normal[:cap]
     counts: Counter = Counter()
     drafts = []

@@ -52,6 +52,13 @@ def build_manifest(
             letters[t] = {k: lc[k] for k in sorted(lc)}
     kept = sum(1 for it in items if it.reasoning_steps)
     notes = [n for t in cfg.tasks if t in state.balance for n in state.balance[t].notes]
+    audit = audit_items(items)
+    for task, rep in audit.items():
+        for r in rep.get("flagged", []):
+            notes.append(
+                f"{task}: blind rule {r} scores {rep['rules'][r]} > chance {rep['chance']} + 0.03 "
+                "(the data has too few distinct answers to hide it)"
+            )
     return {
         "format": BENCH_FORMAT,
         "version": __version__,
@@ -117,5 +124,5 @@ def build_manifest(
             "missing": len(state.missing_images),
             "missing_list": sorted(state.missing_images),
         },
-        "audit": audit_items(items),
+        "audit": audit,
     }

@@ -55,10 +55,7 @@ PRESENT_TEMPLATES: dict[str, tuple[str, ...]] = {
     "Pneumonia": ("The findings are consistent with pneumonia.", "There is pneumonia."),
     "Atelectasis": ("There is atelectasis.", "Atelectasis is visible."),
     "Pneumothorax": ("A pneumothorax is visible.", "There is a pneumothorax."),
-    "Pleural Effusion": (
-        "There is a pleural effusion.",
-        "Blunting of the costophrenic angle indicates a pleural effusion.",
-    ),
+    "Pleural Effusion": ("There is a pleural effusion.", "A pleural effusion is visible."),
     "Pleural Other": ("There is pleural thickening.",),
     "Fracture": ("There is a fracture.",),
     "Support Devices": ("Support devices are present.", "A medical device is visible."),
