@@ -161,8 +161,8 @@ def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | No
             return None
         i += 1
         words = _count_words(lower, end, t_start)
-        if words > POST_WINDOW_WORDS or kind == TERM:
-            return None
+        if words > POST_WINDOW_WORDS or kind == TERM or "," in lower[end:t_start]:
+            return None  # a post-trigger does not reach back over a comma
         if direction == "pre" or kind == PSEUDO:
             continue
         return words, kind

@@ -82,8 +82,6 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         UNC,
         "pre",
         [
-            r"(?:cannot|can not|can't|could not|not) (?:be )?(?:exclude|excluded|rule out|ruled out)",
-            r"(?:cannot|can not|can't) (?:be )?(?:completely |entirely |definitely )?(?:excluded|exclude|ruled out)",
             r"possib(?:le|ly)",
             r"(?:may|might|could|can) (?:represent|reflect|be|indicate|relate to|correspond to|"
             r"account for|also represent|be due to|be related to)",
@@ -111,15 +109,21 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         "post",
         [
             r"(?:is|are)(?: also)? (?:possible|suspected|questioned|not excluded|not ruled out)",
-            r"(?:cannot|can not|can't|could not) be (?:completely |entirely |definitely )?"
-            r"(?:excluded|ruled out)",
             r"not (?:entirely |completely )?(?:excluded|ruled out)",
             r"(?:may|might|could) be (?:present|seen)",
             r"\?",
         ],
     ),
     (NEG, "both", [r"resolved|removed|cleared|absent"]),
-    (UNC, "both", [r"versus|vs\.?"]),
+    (
+        UNC,
+        "both",
+        [
+            r"versus|vs\.?",
+            r"(?:cannot|can not|can't|could not|difficult to|not) (?:be )?(?:completely |entirely "
+            r"|definitely |totally )?(?:exclude|excluded|rule out|ruled out)",
+        ],
+    ),
     (
         TERM,
         "both",

@@ -1,0 +1,139 @@
+"""Negation, uncertainty, persistence and normal statements, on real Open-I phrasings."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxreason.labeling import extract_mentions, label_report
+
+A, P, U = "absent", "present", "uncertain"
+
+
+def labels(text: str, impression: str = "") -> dict[str, str]:
+    return label_report(text, impression).labels
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # lists under one negation: every member negated
+        ("No pneumothorax or large pleural effusion.", {"Pneumothorax": A, "Pleural Effusion": A}),
+        (
+            "The lungs are normally inflated without evidence of focal airspace disease, "
+            "pleural effusion, or pneumothorax.",
+            {"Lung Opacity": A, "Pleural Effusion": A, "Pneumothorax": A},
+        ),
+        (
+            "Negative for focal pulmonary consolidation, pleural effusion, or pneumothorax.",
+            {"Consolidation": A, "Pleural Effusion": A, "Pneumothorax": A},
+        ),
+        ("Lungs are free of focal airspace disease.", {"Lung Opacity": A}),
+        ("There is no pleural effusion or pneumothorax is seen.", {"Pleural Effusion": A}),
+        ("Pneumothorax is not seen.", {"Pneumothorax": A}),
+        # hedges
+        ("Cannot exclude pneumonia.", {"Pneumonia": U}),
+        (
+            "Left basilar opacity, pneumonia cannot be excluded.",
+            {"Lung Opacity": P, "Pneumonia": U},
+        ),
+        ("Findings may represent atelectasis.", {"Atelectasis": U}),
+        ("Questionable small right effusion.", {"Pleural Effusion": U}),
+        ("Atelectasis versus pneumonia in the left base.", {"Atelectasis": U, "Pneumonia": U}),
+        ("Bibasilar opacities, likely atelectasis.", {"Atelectasis": P, "Lung Opacity": P}),
+        ("Probable mild pulmonary edema.", {"Edema": P}),
+        # negation that continues through "to suggest"
+        ("There is no focal air space opacity to suggest a pneumonia.", {"Pneumonia": A}),
+        # persistence keeps a finding present; resolution removes it
+        ("Stable cardiomegaly.", {"Cardiomegaly": P}),
+        ("No change in the moderate cardiomegaly.", {"Cardiomegaly": P}),
+        ("No pneumothorax, stable cardiomegaly.", {"Pneumothorax": A, "Cardiomegaly": P}),
+        ("Unchanged left pleural effusion.", {"Pleural Effusion": P}),
+        ("Resolved left effusion.", {"Pleural Effusion": A}),
+        ("Interval resolution of the right lower lobe pneumonia.", {"Pneumonia": A}),
+        ("The left pleural effusion has resolved.", {"Pleural Effusion": A}),
+        ("The right PICC line has been removed.", {"Support Devices": A}),
+        # heart size statements
+        ("Heart size is upper limits of normal.", {"Cardiomegaly": A}),
+        ("Normal heart size.", {"Cardiomegaly": A}),
+        ("The heart is normal in size.", {"Cardiomegaly": A}),
+        ("Borderline cardiomegaly.", {"Cardiomegaly": P}),
+        ("The heart is mildly enlarged.", {"Cardiomegaly": P}),
+        ("Heart size XXXX mildly enlarged.", {"Cardiomegaly": P}),
+        (
+            "Heart size and mediastinal contour are within normal limits.",
+            {"Cardiomegaly": A, "Enlarged Cardiomediastinum": A},
+        ),
+        # a clause boundary ends a negation
+        (
+            "No effusion, but there is left basilar atelectasis.",
+            {"Pleural Effusion": A, "Atelectasis": P},
+        ),
+        (
+            "No focal alveolar consolidation, no definite pleural effusion seen, "
+            "left hilar calcifications and dense nodule in the left lung.",
+            {"Consolidation": A, "Pleural Effusion": A, "Lung Lesion": P},
+        ),
+    ],
+)
+def test_status(text: str, expected: dict[str, str]) -> None:
+    got = labels(text)
+    for label, status in expected.items():
+        assert got.get(label) == status, (text, got)
+
+
+def test_no_acute_abnormality_is_normal_but_does_not_negate_chronic_findings() -> None:
+    assert labels("", "No acute cardiopulmonary abnormality.") == {"No Finding": P}
+    got = labels(
+        "Stable cardiomegaly. Calcified granuloma.", "No acute cardiopulmonary abnormality."
+    )
+    assert got["Cardiomegaly"] == P and got["No Finding"] == A
+
+
+def test_clear_lungs_negates_parenchymal_labels_only() -> None:
+    got = labels("The lungs are clear.")
+    assert got["Lung Opacity"] == A and got["Consolidation"] == A and got["Edema"] == A
+    assert "Pleural Effusion" not in got and "Pneumothorax" not in got
+    # an explicit finding elsewhere wins over the global statement
+    got = labels("Left basilar opacity. The lungs are otherwise clear.")
+    assert got["Lung Opacity"] == P
+
+
+def test_no_finding_requires_no_abnormality_of_any_kind() -> None:
+    normal = "Heart size normal. Lungs are clear. No pneumothorax or pleural effusion."
+    assert labels(normal)["No Finding"] == P
+    # extended concepts (outside CheXpert-14) make the study abnormal
+    for extra in (
+        "Calcified granuloma in the right upper lobe.",
+        "Mild dextroscoliosis.",
+        "Small hiatal hernia.",
+        "Degenerative changes of the thoracic spine.",
+    ):
+        got = labels(normal + " " + extra)
+        assert got["No Finding"] == A, extra
+    # uncertain findings too
+    assert labels(normal + " Possible small nodule.")["No Finding"] == A  # fmt: skip
+
+
+def test_deid_tokens_are_ignored_and_xxxx_only_report_warns() -> None:
+    r = label_report("XXXX XXXX. XXXX", "XXXX.")
+    assert r.labels == {} and r.mentions == []
+    assert any("XXXX" in w for w in r.warnings)
+    empty = label_report("", "  ")
+    assert empty.labels == {} and empty.warnings
+    r = label_report("Right chest XXXX tip in the mid SVC. No pneumothorax.", "")
+    assert r.labels["Support Devices"] == P and "XXXX" not in {m.concept for m in r.mentions}
+
+
+def test_extract_mentions_on_free_text_reasoning() -> None:
+    ms = extract_mentions(
+        "There is no visible pleural effusion. The cardiac silhouette is enlarged."
+    )
+    by_label = {m.label: m.status for m in ms}
+    assert by_label == {"Pleural Effusion": A, "Cardiomegaly": P}
+    ext = extract_mentions("Small hiatal hernia.")
+    assert [(m.concept, m.label, m.status) for m in ext] == [("hiatal hernia", None, P)]
+
+
+def test_qualifiers_are_part_of_the_span() -> None:
+    (m,) = [m for m in extract_mentions("There is a small left pleural effusion.") if m.label]
+    assert m.text == "small left pleural effusion"
