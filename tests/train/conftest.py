@@ -88,3 +88,9 @@ def write_bench(root: Path, n: int = 8, with_images: bool = True, split: str = "
 @pytest.fixture
 def tiny_bench(tmp_path) -> Path:
     return write_bench(tmp_path / "bench")
+
+
+@pytest.fixture
+def make_bench():
+    """The :func:`write_bench` factory, for tests that need a variant."""
+    return write_bench

@@ -52,15 +52,15 @@ def grpo(ctx: typer.Context) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run this sub-app with ``argv``; returns the exit code."""
-    import click
-
     try:
         app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
     except SystemExit as e:
         return int(e.code or 0)
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
+    except Exception as e:  # usage errors (typer vendors click: match by interface)
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
+            e.show()
+            return int(e.exit_code)
+        raise
     return 0
 
 

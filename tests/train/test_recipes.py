@@ -1,0 +1,166 @@
+"""GPU recipes validated on CPU: same trainer built with a tiny model of the same architecture,
+one optimizer step (model path, batch sizes, bf16, vLLM and image size overridden)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cxreason.train.config import parse_args
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+CPU = [
+    "--use_cpu",
+    "true",
+    "--bf16",
+    "false",
+    "--dtype",
+    "float32",
+    "--max_steps",
+    "1",
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+    "--dataloader_num_workers",
+    "0",
+    "--image_size",
+    "112",
+    "--train_split",
+    "all",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2_vl(tmp_path_factory) -> Path:
+    from cxreason.train.model import init_tiny
+
+    return init_tiny(tmp_path_factory.mktemp("q2") / "m", arch="qwen2_vl", vision_depth=1, layers=1)
+
+
+def _one_step(stage: str, recipe: str, model: Path, bench: Path, out: Path, extra: list[str]):
+    from trl import GRPOConfig, SFTConfig
+
+    from cxreason.train.grpo import build_grpo_trainer
+    from cxreason.train.sft import build_sft_trainer
+
+    argv = [
+        "--config",
+        str(RECIPES / recipe),
+        "--bench",
+        str(bench),
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(out),
+        *CPU,
+        *extra,
+    ]
+    cfg, build = (
+        (SFTConfig, build_sft_trainer) if stage == "sft" else (GRPOConfig, build_grpo_trainer)
+    )
+    script, targs, margs = parse_args(cfg, argv)
+    trainer, _ = build(script, targs, margs)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    return script, targs, trainer
+
+
+def test_qwen2_vl_7b_sft_recipe_paper_hparams(tiny_qwen2_vl, tiny_bench, tmp_path):
+    script, targs, trainer = _one_step(
+        "sft",
+        "qwen2_vl_7b/sft.yaml",
+        tiny_qwen2_vl,
+        tiny_bench,
+        tmp_path / "o",
+        ["--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"],
+    )
+    raw = yaml.safe_load((RECIPES / "qwen2_vl_7b/sft.yaml").read_text())
+    assert raw["per_device_train_batch_size"] * raw["gradient_accumulation_steps"] * 8 == 512
+    assert (targs.learning_rate, targs.adam_beta1, targs.adam_beta2) == (2e-6, 0.9, 0.95)
+    assert (targs.warmup_steps, targs.max_grad_norm, targs.weight_decay) == (0.1, 1.0, 0.0)
+    assert targs.lr_scheduler_type.value == "cosine" and script.both_modes
+    assert type(trainer.model).__name__ == "Qwen2VLForConditionalGeneration"
+
+
+@pytest.mark.slow
+def test_qwen2_vl_7b_grpo_recipe_paper_hparams(tiny_qwen2_vl, tiny_bench, tmp_path):
+    script, targs, trainer = _one_step(
+        "grpo",
+        "qwen2_vl_7b/grpo.yaml",
+        tiny_qwen2_vl,
+        tiny_bench,
+        tmp_path / "o",
+        [
+            "--per_device_train_batch_size",
+            "2",
+            "--num_generations",
+            "2",
+            "--gradient_accumulation_steps",
+            "1",
+            "--use_vllm",
+            "false",
+            "--max_completion_length",
+            "8",
+        ],
+    )
+    raw = yaml.safe_load((RECIPES / "qwen2_vl_7b/grpo.yaml").read_text())
+    assert raw["per_device_train_batch_size"] * raw["gradient_accumulation_steps"] * 8 == 256
+    assert raw["num_generations"] == 8 and raw["use_vllm"] and raw["vllm_mode"] == "colocate"
+    assert (targs.learning_rate, targs.beta, targs.entropy_coef) == (5e-7, 1e-4, 1e-4)
+    assert any("reward" in r for r in trainer.state.log_history)
+
+
+def test_qwen2_5_vl_3b_sft_recipe(tiny_model_dir, tiny_bench, tmp_path):
+    _, targs, trainer = _one_step(
+        "sft",
+        "qwen2_5_vl_3b/sft.yaml",
+        tiny_model_dir,
+        tiny_bench,
+        tmp_path / "o",
+        ["--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"],
+    )
+    assert type(trainer.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert targs.gradient_checkpointing  # the GPU setting itself runs on CPU
+
+
+@pytest.mark.slow
+def test_qwen2_5_vl_3b_grpo_recipe_with_lora(tiny_model_dir, tiny_bench, tmp_path):
+    _, _, trainer = _one_step(
+        "grpo",
+        "qwen2_5_vl_3b/grpo.yaml",
+        tiny_model_dir,
+        tiny_bench,
+        tmp_path / "o",
+        [
+            "--per_device_train_batch_size",
+            "2",
+            "--num_generations",
+            "2",
+            "--gradient_accumulation_steps",
+            "1",
+            "--use_vllm",
+            "false",
+            "--max_completion_length",
+            "8",
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "q_proj",
+            "v_proj",
+        ],
+    )
+    assert type(trainer.model).__name__.startswith("PeftModel")
+
+
+@pytest.mark.parametrize("name", ["deepspeed_zero2.yaml", "fsdp.yaml"])
+def test_accelerate_configs_parse(name):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cfg = ClusterConfig.from_yaml_file(RECIPES / "accelerate" / name)
+    assert cfg.mixed_precision == "bf16" and cfg.num_processes == 8
+    assert cfg.distributed_type.name in ("DEEPSPEED", "FSDP")
