@@ -42,34 +42,37 @@ def _json_block(text: str, tag: str):
 def miner_responder(messages: list[dict]) -> str:
     """Answers the three chain-mining stages of cxreason.bench.llm_prompts like a careful LLM.
 
-    plan: the findings named in <findings>; evidence: each finding's status from the labels
-    given in <labels> (a stand-in for reading the report); refine: one observation per finding
-    and a final answer sentence.
+    plan: all candidate findings; evidence: each finding's status read from the report in
+    <report> (by the project's labeler, standing in for the LLM's reading); refine: one
+    observation per finding, then the final sentence given in <final>.
     """
+    from cxreason.labeling import label_report
+
     system = messages[0]["content"]
-    user = messages[-1]["content"]
+    user = messages[-1]["content"] if len(messages) == 2 else messages[1]["content"]
     if "STAGE: plan" in system:
         return json.dumps({"findings": _json_block(user, "findings")})
     if "STAGE: evidence" in system:
-        labels = _json_block(user, "labels") or {}
-        plan = _json_block(user, "plan") or []
-        ev = []
-        for f in plan:
-            st = labels.get(f, "not_mentioned")
-            ev.append({"finding": f, "status": st, "sentence": ""})
+        report = re.search(r"<report>(.*?)</report>", user, re.S).group(1)
+        m = re.match(r"FINDINGS: (.*) IMPRESSION: (.*)", report, re.S)
+        labels = label_report(m.group(1), m.group(2)).labels
+        ev = [
+            {"finding": f, "status": labels.get(f, "not_mentioned"), "sentence": ""}
+            for f in _json_block(user, "plan")
+        ]
         return json.dumps({"evidence": ev})
     if "STAGE: refine" in system:
         evidence = _json_block(user, "evidence") or []
-        final = _json_block(user, "final") or ""
+        final = re.search(r"<final>(.*?)</final>", user, re.S).group(1)
         steps = []
         for e in evidence:
-            name = e["finding"].lower()
+            if e["finding"] == "No Finding":
+                continue
             if e["status"] == "present":
-                steps.append(f"There is {name}.")
+                steps.append(f"There is {e['finding'].lower()}.")
             elif e["status"] in ("absent", "not_mentioned"):
-                steps.append(f"There is no {name}.")
-        steps.append(final)
-        return json.dumps({"steps": steps})
+                steps.append(f"There is no {e['finding'].lower()}.")
+        return json.dumps({"steps": [*steps, final]})
     return "{}"
 
 
@@ -88,6 +91,8 @@ class FakeLLMServer:
         self.max_in_flight = 0
         self.lock = threading.Lock()
         self.auth_headers: list[str | None] = []
+        #: messages -> True to answer with content that is not the JSON asked for (every time)
+        self.corrupt: Callable[[list[dict]], bool] | None = None
         self.app = self._make_app()
 
     def _make_app(self) -> FastAPI:
@@ -136,7 +141,9 @@ class FakeLLMServer:
             return PlainTextResponse('{"choices": [{"message": {"content": "trunc', status_code=200)
         if fault == "slow":
             await asyncio.sleep(2.0)
-        if fault == "badjson":  # a well-formed HTTP reply whose content is not the JSON asked for
+        if fault == "badjson" or (
+            self.corrupt is not None and self.corrupt(body["messages"])
+        ):  # a well-formed HTTP reply whose content is not the JSON asked for
             content = "Sure! Here is my answer: not json"
         else:
             content = self.responder(body["messages"])

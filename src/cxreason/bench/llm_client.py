@@ -128,6 +128,7 @@ class LLMClient:
         self.max_retry_after_s = max_retry_after_s
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
         self._rng = random.Random()
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "failures": 0}
         headers = {"Content-Type": "application/json"}
@@ -202,6 +203,16 @@ class LLMClient:
 
     def _chat(self, messages: list[dict], temperature: float, json_mode: bool) -> tuple[str, bool]:
         key = cache_key(self.model, messages, temperature, json_mode)
+        if self.cache_dir is None:
+            return self._request(key, messages, temperature, json_mode)
+        with self._lock:  # identical concurrent calls: the first asks, the others read its answer
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            return self._request(key, messages, temperature, json_mode)
+
+    def _request(
+        self, key: str, messages: list[dict], temperature: float, json_mode: bool
+    ) -> tuple[str, bool]:
         hit = self._cache_get(key)
         if hit is not None:
             self._count("cache_hits")
