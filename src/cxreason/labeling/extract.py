@@ -87,10 +87,9 @@ def extract_mentions(text: str) -> list[Mention]:
     trig_starts = [t[0] for t in triggers]
     out: list[Mention] = []
     for start, end, entry in _find_concepts(lower):
-        status = entry.status or _context_status(
-            lower, start, end, sentences, sent_starts, triggers, trig_starts
-        )
-        qstart = _qualified_start(lower, start, sentences, sent_starts)
+        sentence = _sentence_of(start, sentences, sent_starts)
+        status = entry.status or _context_status(lower, start, end, sentence, triggers, trig_starts)
+        qstart = _qualified_start(lower, start, sentence[0])
         for name in entry.concepts:
             concept = CONCEPTS[name]
             out.append(Mention(name, concept.label, status, text[qstart:end], qstart, end))
@@ -117,8 +116,8 @@ def _sentence_of(pos: int, sentences, sent_starts) -> tuple[int, int]:
     return sentences[i]
 
 
-def _context_status(lower, start, end, sentences, sent_starts, triggers, trig_starts) -> str:
-    s_start, s_end = _sentence_of(start, sentences, sent_starts)
+def _context_status(lower, start, end, sentence, triggers, trig_starts) -> str:
+    s_start, s_end = sentence
     pre = _scan_pre(lower, start, s_start, triggers, trig_starts)
     post = _scan_post(lower, end, s_end, triggers, trig_starts)
     if pre is None and post is None:
@@ -175,18 +174,17 @@ def _count_words(lower: str, a: int, b: int) -> int:
     return len(_WORD_RE.findall(lower, a, b))
 
 
-def _qualified_start(lower: str, start: int, sentences, sent_starts) -> int:
+def _qualified_start(lower: str, start: int, s_start: int) -> int:
     """Extend a mention leftwards over anatomical / severity qualifiers ("small left")."""
-    s_start, _ = _sentence_of(start, sentences, sent_starts)
     q = start
     for _ in range(8):  # at most 8 qualifier words
         j = q
         while j > s_start and lower[j - 1] in " ,":
             j -= 1
-        k = j
-        while k > s_start and (lower[k - 1].isalnum() or lower[k - 1] == "-"):
-            k -= 1
-        if k == j or lower[k:j] not in QUALIFIERS:
+        if j == q:
             break
-        q = k
+        k = max(lower.rfind(" ", s_start, j), lower.rfind(",", s_start, j)) + 1
+        if lower[max(k, s_start) : j] not in QUALIFIERS:
+            break
+        q = max(k, s_start)
     return q

@@ -118,12 +118,14 @@ class WordScanner:
         (resumes after the match's first word, so mentions inside it are found too).
         """
         resume = 0
+        cache = self._cache
         words = _WORD.finditer(lower) if self._wild else self._candidates.finditer(lower)
         for w in words:
             s = w.start()
             if s < resume:
                 continue
-            entry = self._pattern_for(lower[s : s + K])
+            key = lower[s : s + K]
+            entry = cache[key] if key in cache else self._pattern_for(key)
             if entry is None:
                 continue
             pattern, order = entry
