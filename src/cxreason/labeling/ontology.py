@@ -147,6 +147,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"(?:central |pulmonary )?vascular (?:markings |structures )?(?:are |is )?(?:\w+ly )?"
             r"(?:prominent|engorged|congested|indistinct)",
             r"(?:central |pulmonary )?vascular (?:prominence|engorgement|indistinctness|redistribution)",
+            r"indistinct (?:central )?(?:pulmonary )?vascula(?:r margination|r markings|ture|rity)",
             r"increased (?:central )?(?:pulmonary |lung )?vascular(?:ity|ature| markings)",
             r"prominen(?:ce|t) (?:of )?(?:the )?(?:central )?(?:pulmonary )?vascula(?:ture|rity)",
             r"(?:pulmonary |lung )?vascula(?:ture|rity) (?:is |are )?(?:\w+ly )?increased",
@@ -343,7 +344,6 @@ _CONCEPT_LIST: list[Concept] = [
             r"scar(?:s|ring|red)?",
             r"fibros(?:is|ing)|fibrotic(?: changes?)?",
             r"cicatri(?:x|cial)",
-            r"(?:linear|reticular|streaky) (?:densit(?:y|ies)|opacit(?:y|ies)|markings?)",
             r"parenchymal bands?",
         ],
     ),

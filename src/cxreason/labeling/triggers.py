@@ -31,13 +31,15 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         PSEUDO,
         "pre",
         [
-            r"no (?:significant |appreciable |definite |substantial |marked |interval |other )?"
+            r"no (?:(?:significant|appreciable|definite|substantial|marked|interval|other|much) ){0,3}"
             r"(?:change|increase|decrease|worsening|progression|improvement|enlargement)"
             r"(?: in| of| from)?(?: the)?(?: size of| extent of| appearance of)?(?: the)?",
             r"not only",
             r"age[- ]indeterminate|age[- ]undetermined",
             r"gram[- ]negative",
-            r"without (?:significant |interval )?change(?: in| of)?",
+            r"without (?:(?:significant|appreciable|definite|substantial|marked|interval|much) ){0,3}"
+            r"change(?: in| of)?",
+            r"most (?:suggestive of|consistent with|compatible with|likely)",
             r"unchanged|stable|persistent|persists|again (?:seen|noted|demonstrated)|redemonstrated",
         ],
     ),
