@@ -173,7 +173,7 @@ _CONCEPT_LIST: list[Concept] = [
     _c(
         "atelectasis",
         "Atelectasis",
-        [r"atelecta(?:sis|ses|tic)", r"collapse", r"volume loss"],
+        [r"atelecta(?:sis|ses|tic)", r"collapse"],
     ),
     _c(
         "pneumothorax",
@@ -199,7 +199,9 @@ _CONCEPT_LIST: list[Concept] = [
         [
             r"pleural(?: and parenchymal| or parenchymal|-parenchymal)? (?:thickening|scarring|plaques?|calcifications?|reaction)",
             r"(?:apical )?pleural[- ]parenchymal (?:scarring|thickening|changes?)",
-            r"(?:apical|biapical) (?:pleural )?(?:cap|thickening)s?",
+            r"(?:apical|biapical) (?:pleural )?(?:cap|capping|thickening)s?",
+            r"pleural (?:cap|capping|scars?)",
+            r"fissural thickening",
             r"fibrothorax",
             r"thickening of the (?:pleura|fissures?)",
         ],
@@ -369,6 +371,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"costophrenic (?:angles?|sulc(?:us|i)|recess(?:es)?|xxxx) (?:are |is )?(?:\w+ly )?blunt(?:ed|ing)",
         ],
     ),
+    _c("volume loss", None, [r"(?:lung |lobar )?volume loss"]),
     _c("bronchiectasis", None, [r"bronchiectasis|bronchiectatic"]),
     _c(
         "scoliosis",

@@ -85,7 +85,9 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         "pre",
         [
             r"possib(?:le|ly)",
-            r"(?:may|might|could|can) (?:represent|reflect|be|indicate|relate to|correspond to|"
+            r"(?:please )?correlate(?: clinically)? (?:for|with)(?: any)?",
+            r"(?:clinical )?(?:signs?|symptoms?) (?:or symptoms )?of",
+            r"(?:may|might|could|can) (?:also )?(?:represent|reflect|be|indicate|relate to|correspond to|"
             r"account for|also represent|be due to|be related to)",
             r"questionabl[ey]",
             r"question of",
@@ -113,6 +115,9 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"(?:is|are)(?: also)? (?:possible|suspected|questioned|not excluded|not ruled out)",
             r"not (?:entirely |completely )?(?:excluded|ruled out)",
             r"(?:may|might|could) be (?:present|seen)",
+            r"suspected|questioned",
+            r"(?:is|are) (?:in|included in|within|part of) the differential(?: diagnosis)?",
+            r"(?:is|are) (?:a |another )?(?:consideration|possibility)",
             r"\?",
         ],
     ),
