@@ -162,7 +162,10 @@ def generate_items(
         if task == "anomaly":
             items.extend(G.finalize_anomaly(drafts))
         else:
-            items.extend(G.finalize_closed(drafts, cfg.seed, cfg.n_candidates))
+            done = G.finalize_closed(drafts, cfg.seed, cfg.n_candidates)
+            if len(done) < len(drafts):
+                rep.dropped["no valid option set"] += len(drafts) - len(done)
+            items.extend(done)
     return items
 
 

@@ -166,6 +166,8 @@ class BalanceReport:
     cap: int | None = None
     too_rare: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: candidate items not used, by reason
+    dropped: Counter = field(default_factory=Counter)
 
     def ratio(self, labels: Sequence[str] | None = None) -> float | None:
         vals = [v for k, v in self.kept.items() if v > 0 and (labels is None or k in labels)]
@@ -241,6 +243,10 @@ def select_binary(
         for split in sorted(pairs[lb]):
             yes, no = pairs[lb][split]
             n = int(min(len(yes), len(no)) * scale)
+            rep.dropped["yes/no surplus beyond 50/50 per label and split"] += abs(
+                len(yes) - len(no)
+            )
+            rep.dropped["over the per-label cap"] += 2 * (min(len(yes), len(no)) - n)
             for info, truth in [(i, YES) for i in yes[:n]] + [(i, NO) for i in no[:n]]:
                 drafts.append(_binary_draft(info, lb, truth))
             kept += 2 * n
@@ -295,6 +301,7 @@ def select_single(
 ) -> tuple[list[Draft], BalanceReport]:
     """One present label (or No Finding) + 3 certainly-not-present labels (never uncertain)."""
     by_label: dict[str, list[tuple[StudyInfo, list[str]]]] = {lb: [] for lb in CHEXPERT_LABELS}
+    too_few = 0
     for info in infos:
         truths = [NO_FINDING] if info.normal() else info.present_findings()
         for lb in truths:
@@ -303,6 +310,8 @@ def select_single(
                 pool = [x for x in pool if x != NO_FINDING]
             if len(pool) >= 3:
                 by_label[lb].append((info, pool))
+            else:
+                too_few += 1
     avail = {lb: len(v) for lb, v in by_label.items()}
     cap, rare = label_cap(avail, max_ratio, min_label_items)
     rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
@@ -311,9 +320,12 @@ def select_single(
         cands = sorted(cands, key=lambda c: c[0].sid)
         _rng(seed, "single", lb).shuffle(cands)
         if cap is not None:
+            rep.dropped["over the per-label cap"] += max(0, len(cands) - cap)
             cands = cands[:cap]
         rep.kept[lb] = len(cands)
         drafts.extend(_single_draft(info, lb, pool) for info, pool in cands)
+    if too_few:
+        rep.dropped["fewer than 3 certainly-absent labels for distractors"] = too_few
     return drafts, _finish_report("single", rep, max_ratio, min_label_items)
 
 
@@ -469,7 +481,9 @@ def select_anomaly(
                 images=info.image_paths(),
             )
         )
-    rep = BalanceReport(available=dict(counts), kept=dict(counts))
+    rep = BalanceReport(available=dict(counts), kept=dict(counts), dropped=Counter(skipped))
+    if len(normal) > len(kept_normal):
+        rep.dropped["normal study over the normal:abnormal cap"] = len(normal) - len(kept_normal)
     rep.notes.append(
         f"anomaly: {len(normal) - len(kept_normal)} normal studies left out (cap {normal_ratio:g} x "
         f"{len(abnormal)} abnormal); skipped: {dict(skipped)}; per-label counts follow the data"
@@ -513,7 +527,14 @@ def select_temporal(infos: Sequence[StudyInfo], seed: int) -> tuple[list[Draft],
             for info, prior in pairs[:n]:
                 counts[lb] += 1
                 drafts.append(_temporal_draft(info, prior, lb, cls))
-    rep = BalanceReport(available=dict(counts), kept=dict(counts), notes=notes)
+    rep = BalanceReport(
+        available=dict(counts), kept=dict(counts), notes=notes, dropped=Counter(skipped)
+    )
+    n_all = sum(len(v) for g in groups.values() for v in g.values())
+    if n_all > sum(counts.values()):
+        rep.dropped["class surplus beyond balance per label and split"] = n_all - sum(
+            counts.values()
+        )
     if skipped:
         rep.notes.append(f"temporal: skipped {dict(skipped)}")
     return drafts, rep

@@ -104,6 +104,12 @@ def build_manifest(
         },
         "dropped": {
             "studies": state.dropped_studies,
+            "items": {
+                t: dict(sorted(state.balance[t].dropped.items()))
+                for t in cfg.tasks
+                if t in state.balance and state.balance[t].dropped
+            },
+            "chains": dict(sorted(state.chain_drops.items())),
             "policy": "items whose chain fails the quality filter are kept answer-only (empty reasoning)",
         },
         "balance": {
