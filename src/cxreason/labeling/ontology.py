@@ -88,11 +88,11 @@ _CONCEPT_LIST: list[Concept] = [
         "enlarged cardiomediastinum",
         "Enlarged Cardiomediastinum",
         [
-            r"widen(?:ed|ing of the) (?:superior )?mediastin(?:um|al (?:silhouette|contours?))",
+            r"widen(?:ed|ing of the) (?:superior |upper )?(?:cardio)?mediastin(?:um|al (?:silhouette|contours?))",
             r"mediastinal (?:widening|enlargement|prominence)",
             r"enlarged (?:cardio)?mediastin(?:um|al (?:silhouette|contours?))",
             rf"{_MEDIAST} {_ADV}(?:enlarged|widened|prominent|wide)",
-            r"prominen(?:t|ce of the) (?:superior )?mediastin(?:um|al (?:silhouette|contours?))",
+            r"prominen(?:t|ce of the) (?:superior |upper )?mediastin(?:um|al (?:silhouette|contours?|structures))",
         ],
         [
             rf"{_MEDIAST}{_CLAUSE_GAP}\b{_NORMAL_PRED}",
@@ -124,6 +124,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"nodul(?:e|es)",
             r"mass(?:es)?",
             r"(?:lung|pulmonary|cavitary|mass|nodular|parenchymal|spiculated) lesions?",
+            r"lesions?",
             r"neoplasms?",
             r"tumou?rs?",
             r"carcinoma",
@@ -391,6 +392,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"osteophyt(?:es|e|osis|ic)",
             r"spondylo(?:sis|tic)",
             r"(?:osteo)?arthriti(?:s|c)(?: changes?)?",
+            r"djd|degenerative joint disease",
             r"dish|diffuse idiopathic skeletal hyperostosis",
             r"(?:disc|disk) space narrowing",
             r"endplate (?:changes?|sclerosis)",
@@ -404,6 +406,14 @@ _CONCEPT_LIST: list[Concept] = [
             r"(?:compression|wedge|wedging) (?:deformit(?:y|ies)|of)",
             r"(?:vertebral )?(?:body )?(?:height loss|wedging)",
             r"pectus (?:excavatum|carinatum)",
+        ],
+    ),
+    _c(
+        "bone lesion",
+        None,
+        [
+            r"(?:lytic|blastic|sclerotic|osseous|bony|bone|skin|cutaneous|expansile) lesions?",
+            r"bone islands?",
         ],
     ),
     _c(
