@@ -134,3 +134,35 @@ def save_resolved_config(
     with atomic_writer(path) as fh:
         yaml.safe_dump(doc, fh, sort_keys=False, allow_unicode=True)
     return path
+
+
+def restore_weights(model: Any, checkpoint: str | Path) -> None:
+    """Load a checkpoint's full weights into ``model`` (before ``trainer.train(resume_...)``).
+
+    Why: transformers 5 saves VLM checkpoints with the original (hub) parameter names
+    (``model.layers.*``, ``visual.*``) while the module uses ``model.language_model.*`` /
+    ``model.visual.*``; ``Trainer._load_from_checkpoint`` calls ``load_state_dict(strict=False)``
+    on the raw file, so on resume no weight matches and training silently restarts from the
+    initial weights. ``from_pretrained`` applies the key conversion; we copy its state in.
+    PEFT adapters and sharded FSDP/DeepSpeed checkpoints load correctly and are left alone.
+    """
+    from transformers import AutoModelForImageTextToText
+
+    ckpt = Path(checkpoint)
+    if (
+        not (ckpt / "model.safetensors").exists()
+        and not (ckpt / "model.safetensors.index.json").exists()
+    ):
+        return
+    if hasattr(model, "peft_config"):
+        return
+    loaded = AutoModelForImageTextToText.from_pretrained(str(ckpt), dtype=model.dtype)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or {})
+    missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
+    if missing or unexpected:
+        raise RuntimeError(
+            f"{ckpt}: checkpoint does not match the model (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]})"
+        )
+    logger.info("restored weights from %s", ckpt)

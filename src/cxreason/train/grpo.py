@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cxreason.train.config import resolve_resume, save_resolved_config
+from cxreason.train.config import resolve_resume, restore_weights, save_resolved_config
 from cxreason.train.formatting import grpo_samples, to_dataset
 from cxreason.train.rewards import build_reward_funcs
 from cxreason.train.sft import (
@@ -85,6 +85,9 @@ def run_grpo(script: Any, train_args: Any, model_args: Any) -> Path:
     out = Path(train_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_resolved_config(out, "grpo", script, train_args, model_args, {"data": asdict(stats)})
-    trainer.train(resume_from_checkpoint=resolve_resume(train_args))
+    ckpt = resolve_resume(train_args)
+    if ckpt:
+        restore_weights(trainer.model, ckpt)
+    trainer.train(resume_from_checkpoint=ckpt)
     finish_run(trainer, out, plot=True)
     return out

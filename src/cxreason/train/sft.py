@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cxreason.train.config import resolve_resume, save_resolved_config
+from cxreason.train.config import resolve_resume, restore_weights, save_resolved_config
 from cxreason.train.formatting import (
     FormatStats,
     ImageOptions,
@@ -116,6 +116,9 @@ def run_sft(script: Any, train_args: Any, model_args: Any) -> Path:
     out = Path(train_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_resolved_config(out, "sft", script, train_args, model_args, {"data": asdict(stats)})
-    trainer.train(resume_from_checkpoint=resolve_resume(train_args))
+    ckpt = resolve_resume(train_args)
+    if ckpt:
+        restore_weights(trainer.model, ckpt)
+    trainer.train(resume_from_checkpoint=ckpt)
     finish_run(trainer, out, plot=False)
     return out
