@@ -158,8 +158,8 @@ def _clean_sentence(s: str) -> str | None:
     return s if s.endswith(".") else s + "."
 
 
-def _join(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+def _join(names: Sequence[str], conj: str = "or") -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {conj} " + names[-1]
 
 
 def final_step(item: BenchItem, rng: random.Random) -> str:
@@ -180,7 +180,7 @@ def final_step(item: BenchItem, rng: random.Random) -> str:
     if item.answer_labels == [NO_FINDING]:
         return f"No abnormality is present, so the answer is {a}) {text}."
     lead = "The finding present is" if item.task == "single" else "The findings present are"
-    return f"{lead} {_join([lb for lb in item.answer_labels])}, so the answer is {a}) {text}."
+    return f"{lead} {_join(item.answer_labels, 'and')}, so the answer is {a}) {text}."
 
 
 def rules_chain(
@@ -194,7 +194,7 @@ def rules_chain(
         if ev.label != NO_FINDING and r not in regions:
             regions.append(r)
     if regions:
-        steps.append(rng.choice(PLAN_TEMPLATES).format(r=_join(regions).replace(" or ", " and ")))
+        steps.append(rng.choice(PLAN_TEMPLATES).format(r=_join(regions, "and")))
     negatives = []
     for ev in evidence:
         if ev.label == NO_FINDING:
