@@ -33,3 +33,19 @@ def test_scanner_matches_reference_alternation() -> None:
         want = [(m.start(), m.end(), int(m.lastgroup[1:])) for m in ref.finditer(text)]
         assert list(scanner.scan(text)) == want, text
     assert len(_ENTRIES) == len(frags)
+
+
+def test_pair_scanner_equals_two_scans() -> None:
+    from cxreason.labeling.extract import _OVERLAP, _PAIR
+    from cxreason.labeling.triggers import TRIGGER_SCANNER
+
+    texts = [
+        "Heart size and mediastinal contour are within normal limits. No pneumothorax or "
+        "large pleural effusion; possible left basilar atelectasis versus pneumonia.",
+        "the lungs are clear. there is no focal consolidation. xxxx tip in the svc.",
+        "",
+    ]
+    for text in texts:
+        a, b = _PAIR.scan(text, _OVERLAP)
+        assert a == list(_SCANNER.scan(text, _OVERLAP))
+        assert b == list(TRIGGER_SCANNER.scan(text))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from cxreason.labeling.ontology import CONCEPTS, MULTI_NORMAL
-from cxreason.labeling.scan import WordScanner
+from cxreason.labeling.scan import PairScanner, WordScanner
 from cxreason.labeling.sentences import split_sentences
 from cxreason.labeling.triggers import (
     NEG,
@@ -69,6 +69,7 @@ def _compile() -> tuple[WordScanner, list[_Entry]]:
 
 _SCANNER, _ENTRIES = _compile()
 _OVERLAP = frozenset(i for i, e in enumerate(_ENTRIES) if e.overlap)
+_PAIR = PairScanner(_SCANNER, TRIGGER_SCANNER)
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
@@ -83,10 +84,17 @@ def extract_mentions(text: str) -> list[Mention]:
     lower = text.lower()
     sentences = split_sentences(text)
     sent_starts = [s for s, _ in sentences]
-    triggers = _find_triggers(lower)
+    concept_hits, trigger_hits = _PAIR.scan(lower, _OVERLAP)
+    triggers = [(s, e, *TRIGGER_INFO[i]) for s, e, i in trigger_hits]
+    if PUNCT_RE.search(lower):
+        triggers.extend(
+            (m.start(), m.end(), *PUNCT_INFO[m.group()]) for m in PUNCT_RE.finditer(lower)
+        )
+        triggers.sort()
     trig_starts = [t[0] for t in triggers]
     out: list[Mention] = []
-    for start, end, entry in _find_concepts(lower):
+    for start, end, i in concept_hits:
+        entry = _ENTRIES[i]
         sentence = _sentence_of(start, sentences, sent_starts)
         status = entry.status or _context_status(lower, start, end, sentence, triggers, trig_starts)
         qstart = _qualified_start(lower, start, sentence[0])

@@ -91,7 +91,8 @@ class WordScanner:
                 self._by_prefix.setdefault(p, []).append(i)
         self._cache: dict[str, tuple[re.Pattern[str], list[int]] | None] = {}
         self._wild = "" in self._by_prefix
-        self._candidates = _candidate_regex({p for p in self._by_prefix if p})
+        self.prefixes = {p for p in self._by_prefix if p}
+        self._candidates = _candidate_regex(self.prefixes)
 
     def _pattern_for(self, word: str) -> tuple[re.Pattern[str], list[int]] | None:
         key = word[:K]
@@ -132,7 +133,7 @@ class WordScanner:
             m = pattern.match(lower, s)
             if m is None:
                 continue
-            i = order[int(m.lastgroup[1:])]
+            i = order[m.lastindex - 1]  # type: ignore[operator]
             yield s, m.end(), i
             resume = _WORD.match(lower, s).end() if i in overlap else m.end()  # type: ignore[union-attr]
 
@@ -150,3 +151,46 @@ def _candidate_regex(prefixes: set[str]) -> re.Pattern[str]:
             alts = "|".join(re.escape(r) for r in sorted(rests, key=lambda r: (-len(r), r)))
             parts.append(f"{re.escape(first)}(?:{alts})")
     return re.compile(r"(?<![a-z0-9])(?=" + "|".join(parts) + ")")
+
+
+class PairScanner:
+    """Two WordScanners run in one pass over the word starts (concepts and triggers).
+
+    Equivalent to ``list(a.scan(lower, overlap_a))`` and ``list(b.scan(lower))``.
+    """
+
+    def __init__(self, a: WordScanner, b: WordScanner):
+        self.a, self.b = a, b
+        self._wild = a._wild or b._wild
+        self._candidates = _candidate_regex(a.prefixes | b.prefixes)
+
+    def scan(
+        self, lower: str, overlap_a: frozenset[int] = frozenset()
+    ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        a, b = self.a, self.b
+        ca, cb = a._cache, b._cache
+        out_a: list[tuple[int, int, int]] = []
+        out_b: list[tuple[int, int, int]] = []
+        ra = rb = 0
+        words = _WORD.finditer(lower) if self._wild else self._candidates.finditer(lower)
+        for w in words:
+            s = w.start()
+            if s < ra and s < rb:
+                continue
+            key = lower[s : s + K]
+            if s >= ra:
+                e = ca[key] if key in ca else a._pattern_for(key)
+                if e is not None:
+                    m = e[0].match(lower, s)
+                    if m is not None:
+                        i = e[1][m.lastindex - 1]  # type: ignore[operator]
+                        out_a.append((s, m.end(), i))
+                        ra = _WORD.match(lower, s).end() if i in overlap_a else m.end()  # type: ignore[union-attr]
+            if s >= rb:
+                e = cb[key] if key in cb else b._pattern_for(key)
+                if e is not None:
+                    m = e[0].match(lower, s)
+                    if m is not None:
+                        out_b.append((s, m.end(), e[1][m.lastindex - 1]))  # type: ignore[operator]
+                        rb = m.end()
+        return out_a, out_b

@@ -11,6 +11,7 @@ _ABBREVIATIONS = frozenset(
     "dr mr mrs ms vs approx apprx e.g i.e etc fig nos st resp pt hx dx bilat incl".split()
 )
 _LAST_TOKEN = re.compile(r"(?<![A-Za-z])([A-Za-z][A-Za-z.]*)$")
+_NONSPACE = re.compile(r"\S")
 _ENUMERATOR = re.compile(r"\s*(?:\d{1,2}|[a-zA-Z])[.)]?\s*$")
 
 
@@ -51,9 +52,10 @@ def _is_abbreviation(text: str, dot: int, start: int) -> bool:
 
 
 def _emit(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
+    m = _NONSPACE.search(text, start, end)
+    if m is None:
+        return
+    start = m.start()
+    while text[end - 1].isspace():
         end -= 1
-    if end > start:
-        spans.append((start, end))
+    spans.append((start, end))
