@@ -244,3 +244,57 @@ def test_truncated_dicom(tmp_path: Path) -> None:
     data = path.read_bytes()
     (tmp_path / "cut.dcm").write_bytes(data[: len(data) - 5000])
     assert _code(tmp_path / "cut.dcm") in {"truncated", "corrupt"}
+
+
+def test_dicom_without_preamble_and_unsupported_syntax(tmp_path: Path) -> None:
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLSLossless
+
+    body = _chest_like(96, 96)
+    path = _write_dicom(tmp_path / "a.dcm", np.rint(body * 4000).astype(np.uint16))
+    ds = pydicom.dcmread(path)
+    buf = io.BytesIO()
+    ds.preamble = None
+    ds.save_as(buf, enforce_file_format=False)  # no preamble, no "DICM" magic
+    raw = buf.getvalue()
+    assert raw[128:132] != b"DICM"
+    out = np.asarray(load_image(raw)).astype(float)
+    assert np.corrcoef(out.ravel(), body.ravel())[0, 1] > 0.99
+    ds.file_meta.TransferSyntaxUID = JPEGLSLossless  # no JPEG-LS decoder installed
+    ds.PixelData = encapsulate([b"\xff\xd8" + b"\x00" * 100])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(tmp_path / "ls.dcm", enforce_file_format=True)
+    assert _code(tmp_path / "ls.dcm") in {"unsupported", "corrupt"}
+
+
+def test_colour_dicom_is_grey_with_chroma(tmp_path: Path) -> None:
+    rgb = np.zeros((80, 80, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 220, np.arange(80, dtype=np.uint8)[None, :] * 3, 20
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PlanarConfiguration = 80, 80, 3, 0
+    ds.PhotometricInterpretation = "RGB"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = rgb.tobytes()
+    ds.save_as(tmp_path / "c.dcm", enforce_file_format=True)
+    img, info = load_image(tmp_path / "c.dcm", return_info=True)
+    assert img.mode == "L" and info.was_color and info.photometric == "RGB"
+    assert not looks_like_chest_xray(img, info)[0]
+
+
+def test_exif_orientation_applied() -> None:
+    grey = np.zeros((100, 70), np.uint8)
+    grey[:10] = 255  # bright band at the top of the stored pixels
+    im = Image.fromarray(grey)
+    exif = im.getexif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    out = np.asarray(load_image(buf.getvalue()))
+    assert out.shape == (70, 100)
+    assert out[:, -10:].mean() > 200 and out[:, :10].mean() < 50  # band now on the right

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,9 @@ def _dispatch(
     try:
         return _load_pillow(data, min_size, max_pixels)
     except ImageError as e:
-        if e.code != "not_an_image" or not (name or "").lower().endswith((".dcm", ".dicom")):
+        named_dicom = (name or "").lower().endswith((".dcm", ".dicom"))
+        # a DICOM without preamble starts with a group 0x0002 or 0x0008 tag (little endian)
+        if e.code != "not_an_image" or not (named_dicom or data[:2] in (b"\x02\x00", b"\x08\x00")):
             raise
     return _load_dicom(data, min_size, max_pixels)
 
@@ -173,6 +175,8 @@ def _load_pillow(data: bytes, min_size: int, max_pixels: int) -> tuple[Image.Ima
     mode = im.mode
     if getattr(im, "n_frames", 1) > 1:
         im.seek(0)
+    if mode in ("L", "RGB") and im.getexif().get(0x0112, 1) != 1:
+        im = ImageOps.exif_transpose(im)  # camera/phone orientation tag
     grey, chroma, bits = _pillow_to_grey(im)
     info = ImageInfo(
         format=fmt,
