@@ -475,6 +475,7 @@ _CONCEPT_LIST: list[Concept] = [
     ),
     _c("breast implants", None, [r"breast (?:implants?|prosthes[ie]s)"]),
     _c("cyst", None, [r"cysts?|cystic"]),
+    _c("tuberculosis", None, [r"tuberculo(?:sis|us)(?: disease)?|tb"]),
     _c(
         "pneumoperitoneum",
         None,
@@ -498,9 +499,10 @@ _CONCEPT_LIST: list[Concept] = [
         "acute cardiopulmonary abnormality",
         None,
         [
-            r"acute (?:cardiopulmonary|pulmonary|cardiac|chest|intrathoracic|thoracic|radiographic"
-            r"|cardiothoracic|lung|cardiopulmonary or osseous|disease|abnormalit(?:y|ies)) ?"
-            r"(?:abnormalit(?:y|ies)|findings?|process(?:es)?|disease|pathology|changes?)?",
+            r"acute(?: or active)?(?: (?:radiographic |intrathoracic )?(?:cardiopulmonary|pulmonary|cardiac"
+            r"|chest|intrathoracic|thoracic|radiographic|cardiothoracic|lung|cardiopulmonary or osseous"
+            r"|cardiac, pulmonary or pleural))?"
+            r" (?:abnormalit(?:y|ies)|findings?|process(?:es)?|disease|pathology|changes?|injury)",
         ],
         group="normal-statement",
     ),
