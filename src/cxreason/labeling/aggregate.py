@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cxreason.records import Mention
-from cxreason.vocab import ABSENT, NO_FINDING, PRESENT, UNCERTAIN, canonical_order
+from cxreason.vocab import ABSENT, CHEXPERT_LABELS, NO_FINDING, PRESENT, UNCERTAIN
 
 _RANK = {PRESENT: 2, UNCERTAIN: 1, ABSENT: 0}
 
@@ -33,4 +33,4 @@ def aggregate_labels(mentions: Iterable[Mention]) -> dict[str, str]:
             best[m.label] = m.status
     if n:
         best[NO_FINDING] = ABSENT if abnormal else PRESENT
-    return {lb: best[lb] for lb in canonical_order(best)}
+    return {lb: best[lb] for lb in CHEXPERT_LABELS if lb in best}

@@ -12,7 +12,8 @@ from cxreason.records import Labels, Mention, Study, report_text
 
 log = logging.getLogger(__name__)
 
-_DEID = re.compile(r"x{2,}", re.IGNORECASE)
+#: A word that is not a de-identification token (``XXXX``) starts here.
+_CONTENT_WORD = re.compile(r"(?<![a-z0-9])(?!x{2,}(?![a-z0-9]))[a-z0-9]", re.IGNORECASE)
 _CONTENT = re.compile(r"[a-z0-9]", re.IGNORECASE)
 
 
@@ -33,7 +34,7 @@ def label_report(findings: str, impression: str) -> ReportLabels:
     """
     text = report_text(findings or "", impression or "")
     warnings: list[str] = []
-    if not _CONTENT.search(_DEID.sub(" ", text)):
+    if not _CONTENT_WORD.search(text):
         why = (
             "empty report"
             if not _CONTENT.search(text)
