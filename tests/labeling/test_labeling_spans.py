@@ -22,6 +22,22 @@ def test_spans_synthetic_mixed_case_and_unicode() -> None:
     )
 
 
+def test_spans_survive_case_folding_that_changes_length() -> None:
+    # "İ".lower() is two characters: spans must still index the original text
+    assert _check("İİ patient. Small left pleural effusion İ. No pneumothorax.", "İ") == 2
+
+
+def test_sentence_memo_gives_identical_results() -> None:
+    from cxreason.labeling.extract import _sentence_mentions
+
+    text = "No pneumothorax. Stable cardiomegaly. No pneumothorax."
+    first = label_report(text, "No pneumothorax.")
+    _sentence_mentions.cache_clear()
+    again = label_report(text, "No pneumothorax.")
+    assert first == again and len(first.mentions) == 4
+    assert [m.start for m in first.mentions if m.concept == "pneumothorax"] == [3, 41, 58]
+
+
 def test_spans_on_open_i(openi_reports) -> None:
     n = sum(_check(s.findings, s.impression) for s in read_openi(openi_reports))
     assert n > 5000

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cxreason.labeling.ontology import CONCEPTS, MULTI_NORMAL
 from cxreason.labeling.scan import PairScanner, WordScanner
@@ -50,6 +51,10 @@ class _Entry:
     status: str | None  # fixed status, or None: from context
     overlap: bool  # a gap pattern: keep scanning inside it for other mentions
 
+    @property
+    def labelled(self) -> tuple[tuple[str, str | None], ...]:
+        return tuple((n, CONCEPTS[n].label) for n in self.concepts)
+
 
 def _compile() -> tuple[WordScanner, list[_Entry]]:
     frags: list[tuple[str, _Entry]] = []
@@ -77,14 +82,45 @@ def extract_mentions(text: str) -> list[Mention]:
     """All concept mentions in ``text`` with status; spans index into ``text`` itself.
 
     ``Mention.concept`` is the ontology concept, ``Mention.label`` its CheXpert label or
-    ``None``; ``text[m.start:m.end] == m.text``. Mentions come in text order.
+    ``None``; ``text[m.start:m.end] == m.text``. Mentions come in text order. Context never
+    crosses a sentence, so sentences are labeled independently (and memoised: reports repeat
+    template sentences such as "No pneumothorax.").
     """
     if not text:
         return []
+    lower = _lower(text)
+    out: list[Mention] = []
+    for a, b in split_sentences(text):
+        sent = lower[a:b]
+        hits = _sentence_mentions(sent) if b - a <= _CACHE_MAX_CHARS else _scan_sentence(sent)
+        for qs, e, concepts, status in hits:
+            for name, label in concepts:
+                out.append(Mention(name, label, status, text[a + qs : a + e], a + qs, a + e))
+    return out
+
+
+_CACHE_MAX_CHARS = 2000
+_Hit = tuple[int, int, tuple[tuple[str, "str | None"], ...], str]
+
+
+def _lower(text: str) -> str:
+    """Lower-case ``text`` keeping its length (so spans stay aligned)."""
     lower = text.lower()
-    sentences = split_sentences(text)
-    sent_starts = [s for s, _ in sentences]
+    if len(lower) == len(text):
+        return lower
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+@lru_cache(maxsize=65536)
+def _sentence_mentions(sent: str) -> tuple[_Hit, ...]:
+    return _scan_sentence(sent)
+
+
+def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
+    """Mentions of one lower-cased sentence: (qualified start, end, (concept, label)..., status)."""
     concept_hits, trigger_hits = _PAIR.scan(lower, _OVERLAP)
+    if not concept_hits:
+        return ()
     triggers = [(s, e, *TRIGGER_INFO[i]) for s, e, i in trigger_hits]
     if PUNCT_RE.search(lower):
         triggers.extend(
@@ -92,36 +128,14 @@ def extract_mentions(text: str) -> list[Mention]:
         )
         triggers.sort()
     trig_starts = [t[0] for t in triggers]
-    out: list[Mention] = []
+    sentence = (0, len(lower))
+    out = []
     for start, end, i in concept_hits:
         entry = _ENTRIES[i]
-        sentence = _sentence_of(start, sentences, sent_starts)
         status = entry.status or _context_status(lower, start, end, sentence, triggers, trig_starts)
-        qstart = _qualified_start(lower, start, sentence[0])
-        for name in entry.concepts:
-            concept = CONCEPTS[name]
-            out.append(Mention(name, concept.label, status, text[qstart:end], qstart, end))
-    return out
-
-
-def _find_concepts(lower: str) -> list[tuple[int, int, _Entry]]:
-    # gap patterns ("heart size and mediastinum are normal") overlap: rescan after the head word
-    return [(s, e, _ENTRIES[i]) for s, e, i in _SCANNER.scan(lower, _OVERLAP)]
-
-
-def _find_triggers(lower: str) -> list[tuple[int, int, str, str]]:
-    out = [(s, e, *TRIGGER_INFO[i]) for s, e, i in TRIGGER_SCANNER.scan(lower)]
-    if PUNCT_RE.search(lower):
-        out.extend((m.start(), m.end(), *PUNCT_INFO[m.group()]) for m in PUNCT_RE.finditer(lower))
-        out.sort()
-    return out
-
-
-def _sentence_of(pos: int, sentences, sent_starts) -> tuple[int, int]:
-    i = bisect.bisect_right(sent_starts, pos) - 1
-    if i < 0:
-        return (0, sentences[0][0] if sentences else 0)
-    return sentences[i]
+        qstart = _qualified_start(lower, start, 0)
+        out.append((qstart, end, entry.labelled, status))
+    return tuple(out)
 
 
 def _context_status(lower, start, end, sentence, triggers, trig_starts) -> str:
