@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import time
 
 import httpx
 import numpy as np
@@ -300,7 +301,39 @@ def test_access_log_is_json_without_image_bytes(live_server, caplog):
             ],
         },
     )
-    recs = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cxreason.serve.access"]
-    rec = [r for r in recs if r["path"] == "/v1/chat/completions"][-1]
+    deadline = time.monotonic() + 5  # the line is written just after the response is sent
+    while True:
+        recs = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cxreason.serve.access"]
+        recs = [r for r in recs if r["path"] == "/v1/chat/completions"]
+        if recs or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    rec = recs[-1]
     assert rec["status"] == 200 and rec["n_images"] == 1 and rec["completion_tokens"] >= 1
     assert base64.b64encode(raw)[:40].decode() not in caplog.text
+
+
+def test_abandoned_request_stops_generation(live_server):
+    """A client that gives up frees the model: generation stops instead of running to max_tokens."""
+    body = {
+        "max_tokens": 2048,
+        "messages": [{"role": "user", "content": "Describe a chest X-ray."}],
+    }
+    t0 = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(live_server.url + "/v1/chat/completions", json=body, timeout=0.5)
+    deadline = time.monotonic() + 10
+    while (
+        httpx.get(live_server.url + "/healthz").json()["in_flight"] and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert httpx.get(live_server.url + "/healthz").json()["in_flight"] == 0
+    freed_after = time.monotonic() - t0
+    r = httpx.post(
+        live_server.url + "/v1/chat/completions",
+        timeout=30,
+        json={"max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert r.status_code == 200
+    # 2048 tokens take the tiny model well over 5 s on a CPU; a stopped request frees it at once
+    assert freed_after < 5, freed_after

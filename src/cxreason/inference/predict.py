@@ -57,6 +57,8 @@ class GenConfig:
     top_p: float = 1.0
     max_time: float | None = None
     seed: int = 0
+    #: Set this event to stop generation early (e.g. the HTTP client went away).
+    stop: threading.Event | None = None
 
 
 @dataclass
@@ -104,6 +106,20 @@ def _n_images(messages: list[dict[str, Any]]) -> int:
     )
 
 
+class _EventStop:
+    """A transformers stopping criterion: stop every sequence once ``event`` is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
+
 class _TorchEngine:
     """Shared pieces of the transformers engines (one generate call at a time per engine)."""
 
@@ -128,6 +144,10 @@ class _TorchEngine:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if cfg.max_time:
             kw["max_time"] = cfg.max_time
+        if cfg.stop is not None:
+            from transformers import StoppingCriteriaList
+
+            kw["stopping_criteria"] = StoppingCriteriaList([_EventStop(cfg.stop)])
         device = next(self.model.parameters()).device
         inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
         with self._lock, torch.inference_mode():

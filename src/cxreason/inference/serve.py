@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -113,17 +114,6 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            access_log.info(
-                json.dumps(
-                    {
-                        "event": "request",
-                        "path": scope.get("path"),
-                        "status": 413,
-                        "error": "request_too_large",
-                        "bytes": length.decode(errors="replace"),
-                    }
-                )
-            )
             return await _send_json(send, 413, _too_large(self.max_bytes, scope.get("path", "")))
         if length is not None:
             return await self.app(scope, receive, send)
@@ -147,6 +137,52 @@ class BodyLimit:
             return replay.pop() if replay else await receive()
 
         await self.app(scope, replay_receive, send)
+
+
+class AccessLog:
+    """ASGI middleware: one JSON line per request on ``cxreason.serve.access`` (no bodies).
+
+    Endpoints add fields (token counts, image count) to ``request.state.extra``. A pure ASGI
+    middleware (not ``BaseHTTPMiddleware``) so endpoints still see client disconnects.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:12]
+        state = scope.setdefault("state", {})
+        state["extra"] = {}
+        status, t0 = 500, time.perf_counter()
+
+        async def logged_send(msg):
+            nonlocal status
+            if msg["type"] == "http.response.start":
+                status = msg["status"]
+                msg = {
+                    **msg,
+                    "headers": [*msg.get("headers", []), (b"x-request-id", rid.encode("latin-1"))],
+                }
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, logged_send)
+        finally:
+            client = scope.get("client")
+            rec = {
+                "event": "request",
+                "id": rid,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status,
+                "ms": round((time.perf_counter() - t0) * 1000, 1),
+                "client": client[0] if client else None,
+                **state.get("extra", {}),
+            }
+            access_log.info(json.dumps(rec))
 
 
 def _too_large(n: int, path: str) -> dict[str, Any]:
@@ -380,10 +416,23 @@ def create_app(
     app.state.engine, app.state.config, app.state.viewer, app.state.gate = engine, cfg, viewer, gate
     static = files("cxreason.inference").joinpath(VIEWER_DIR)
 
-    async def run_generation(req: ChatRequest, gen: GenConfig):
-        gen.max_time = cfg.timeout_s
+    async def run_generation(request: Request, req: ChatRequest, gen: GenConfig):
+        """Generate under the gate and the timeout; stop early if the client disconnects."""
+        gen.max_time, gen.stop = cfg.timeout_s, threading.Event()
+
+        async def watch_disconnect():
+            while not gen.stop.is_set():
+                if await request.is_disconnected():
+                    gen.stop.set()
+                    request.state.extra["disconnected"] = True
+                    return
+                await asyncio.sleep(0.2)
+
+        watcher = asyncio.create_task(watch_disconnect())
         try:
             async with gate:
+                if gen.stop.is_set():  # the client left while queued: skip the work
+                    raise InputRefused("client closed the request", "client_closed", 499)
                 return await asyncio.wait_for(
                     anyio.to_thread.run_sync(engine.generate_batch, [req], gen), cfg.timeout_s + 5
                 )
@@ -397,36 +446,20 @@ def create_app(
             raise InputRefused(
                 f"generation timed out after {cfg.timeout_s:g} s", "timeout", 504
             ) from None
+        finally:
+            gen.stop.set()
+            watcher.cancel()
 
-    @app.middleware("http")
-    async def log_requests(request: Request, call_next):
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
-        t0 = time.perf_counter()
-        request.state.extra = {}
-        try:
-            resp = await call_next(request)
-        except Exception:
-            logger.exception("unhandled error on %s %s", request.method, request.url.path)
-            resp = error(
-                500, "internal server error (see the server log)", "internal", request.url.path
-            )
-        resp.headers["x-request-id"] = rid
-        rec = {
-            "event": "request",
-            "id": rid,
-            "method": request.method,
-            "path": request.url.path,
-            "status": resp.status_code,
-            "ms": round((time.perf_counter() - t0) * 1000, 1),
-            "client": request.client.host if request.client else None,
-            **request.state.extra,
-        }
-        access_log.info(json.dumps(rec))
-        return resp
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, e: Exception):
+        logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=e)
+        return error(
+            500, "internal server error (see the server log)", "internal", request.url.path
+        )
 
     @app.exception_handler(InputRefused)
     async def _refused(request: Request, e: InputRefused):
-        request.state.extra = {**getattr(request.state, "extra", {}), "error": e.code}
+        request.state.extra["error"] = e.code
         return error(e.status, e.reason, e.code, request.url.path)
 
     @app.exception_handler(EngineError)
@@ -502,8 +535,8 @@ def create_app(
             top_p=_float_param(body, "top_p", 1.0, 0.0, 1.0),
             seed=int(body["seed"]) if isinstance(body.get("seed"), int) else 0,
         )
-        request.state.extra = {"n_images": len(req.images), "max_tokens": gen.max_new_tokens}
-        out = (await run_generation(req, gen))[0]
+        request.state.extra.update(n_images=len(req.images), max_tokens=gen.max_new_tokens)
+        out = (await run_generation(request, req, gen))[0]
         request.state.extra.update(
             prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens
         )
@@ -554,11 +587,11 @@ def create_app(
             raise InputRefused(f"mode: must be one of {prompts.MODES}", "invalid_request")
         question = str(form.get("question") or prompts.ANOMALY_QUESTION).strip()[:2000]
         msgs = prompts.chat_messages(question, None, n_images=len(images), mode=mode)
-        request.state.extra = {"n_images": len(images), "mode": mode}
+        request.state.extra.update(n_images=len(images), mode=mode)
         t0 = time.perf_counter()
         out = (
             await run_generation(
-                ChatRequest(msgs, images), GenConfig(max_new_tokens=cfg.default_max_tokens)
+                request, ChatRequest(msgs, images), GenConfig(max_new_tokens=cfg.default_max_tokens)
             )
         )[0]
         parsed = structure_output(out.text)
@@ -643,6 +676,7 @@ def create_app(
         return {"ok": True, "record": rec}
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
+    app.add_middleware(AccessLog)  # added last = outermost: logs the 413s too
     return app
 
 
