@@ -67,9 +67,40 @@ def _craft_items(reports_csv: Path, n_studies: int) -> list[BenchItem]:
     return items
 
 
+def _built_items(reports_csv: Path, out: Path, n_rows: int) -> list[BenchItem]:
+    """Items of the real benchmark builder run on the first ``n_rows`` Open-I reports."""
+    from cxreason.bench.build import BuildConfig, build_bench
+    from cxreason.records import read_records
+
+    lines = reports_csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO("".join(lines))))
+    subset = out / "reports.csv"
+    with open(subset, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows[: n_rows + 1])
+    build_bench(BuildConfig(input=subset, out=out, min_label_items=5))
+    return read_records(out / "bench.jsonl", BenchItem)
+
+
 @pytest.fixture(scope="session")
 def openi_items(openi_reports) -> list[BenchItem]:
+    """Items with report-sentence reference chains, crafted here from the labeler."""
     return _craft_items(openi_reports, N_STUDIES)
+
+
+@pytest.fixture(scope="session")
+def built_items(openi_reports, tmp_path_factory) -> list[BenchItem]:
+    """Items from ``cxreason.bench`` (rule-mined chains) on 400 Open-I reports."""
+    return _built_items(openi_reports, tmp_path_factory.mktemp("built"), 400)
+
+
+@pytest.fixture(scope="session")
+def built_bench(built_items, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("builtbench") / "bench.jsonl"
+    write_jsonl(path, built_items)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Its replies are valid judge JSON *computed from the request* with the labeler, so scores
 through it are checkable: extraction -> the labeler's concepts and statuses; entity matching ->
-same concept name, statuses agree by polarity; step matching -> same text or a shared
+same concept name (else same CheXpert label), statuses agree by polarity; step matching -> same text or a shared
 (concept, polarity). ``bad_json_for`` makes it answer garbage for one request kind.
 """
 
@@ -18,10 +18,17 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 from cxreason.labeling import extract_mentions
+from cxreason.labeling.ontology import CONCEPTS
 
 
 def _pol(status: str) -> str:
     return "neg" if status == "absent" else "pos"
+
+
+def _label(concept: str) -> str | None:
+    """The concept's CheXpert label: the fake judge's notion of "same clinical meaning"."""
+    label = CONCEPTS[concept].label if concept in CONCEPTS else None
+    return None if label == "No Finding" else label
 
 
 def _after(marker: str, text: str, until: str | None = None) -> str:
@@ -40,6 +47,9 @@ def _reply(user: str) -> dict:
         out = []
         for e in a:
             same = [f for f in b if f["name"] == e["name"]]
+            same = same or [
+                f for f in b if _label(f["name"]) and _label(f["name"]) == _label(e["name"])
+            ]
             agree = [f for f in same if _pol(f["status"]) == _pol(e["status"])]
             best = (agree or same or [None])[0]
             out.append(

@@ -68,3 +68,47 @@ def test_parse_entities_validates():
         parse_entities('{"entities": [{"name": "edema", "status": "maybe"}]}')
     with pytest.raises(ValueError):
         parse_entities("[1, 2]")
+
+
+def test_cli_llm_backend_end_to_end(judge_server, built_items, built_bench, tmp_path):
+    import json
+
+    from cxreason.metrics.cli import main
+    from cxreason.records import write_jsonl
+
+    items = built_items[:40]
+    pred = tmp_path / "p.jsonl"
+    write_jsonl(
+        pred,
+        [
+            {"id": it.id, "output": o}
+            for it, o in zip(items, _ref_outputs(items).values(), strict=True)
+        ],
+    )
+    out = tmp_path / "o"
+    args = [
+        "--bench",
+        str(built_bench),
+        "--pred",
+        str(pred),
+        "--out",
+        str(out),
+        "--backend",
+        "llm",
+        "--llm-base-url",
+        judge_server.base_url,
+        "--llm-model",
+        "judge-test",
+    ]
+    assert main(args) == 0
+    s = json.loads((out / "scores.json").read_text())
+    assert (
+        s["meta"]["backend"] == "llm" and s["meta"]["llm_calls"] == judge_server.state["requests"]
+    )
+    scored = [json.loads(x) for x in (out / "per_item.jsonl").read_text().splitlines()]
+    with_ref = [
+        r for r in scored if r["id"] in {it.id for it in items} and r["radrscore"] is not None
+    ]
+    assert with_ref and all(r["factuality"] == 1.0 and r["completeness"] == 1.0 for r in with_ref)
+    assert any((out / "llm_cache").rglob("*.json"))
+    assert main([*args[:6], "--backend", "llm"]) == 2  # missing --llm-base-url / --llm-model

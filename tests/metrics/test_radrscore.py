@@ -102,3 +102,27 @@ def test_no_think_scores_zero_and_last_nonempty_think_is_used():
     assert score_item(item, "<think>  </think><answer>A</answer>", embedder=None)["radrscore"] == 0
     assert extract_think("<think></think> x <think>b</think>") == "b"
     assert extract_think(None) is None
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from cxreason.metrics.embed import Embedder
+
+    return Embedder()
+
+
+def test_semantic_matching_of_plan_steps_with_the_offline_minilm(embedder):
+    refs = [
+        "I review the lung fields, the pleural spaces and any indwelling material in turn.",
+        "There is no visible pleural effusion.",
+    ]
+    plan = "I examine the lungs, the pleura and any lines or tubes one by one."
+    assert entities(plan) == ()
+    assert effectiveness([plan], refs) == 0.0  # no embedder: no similarity
+    assert effectiveness([plan], refs, embedder) == 1.0
+    assert effectiveness(["The image was acquired yesterday afternoon."], refs, embedder) == 0.0
+    sims = embedder.similarity([plan, plan], refs)
+    assert sims.shape == (2, 2) and abs(sims[0, 0] - sims[1, 0]) < 1e-6
+    n = embedder.n_encoded
+    embedder.encode([plan])
+    assert embedder.n_encoded == n  # cached per unique sentence

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from cxreason.labeling import aggregate_labels, extract_mentions
 from cxreason.metrics import radrscore as rr
 from cxreason.metrics import score as sc
 from cxreason.metrics.cli import main
@@ -32,14 +33,19 @@ def _check_schema(scores: dict):
             assert lo <= v + 1e-12 and v <= hi + 1e-12
 
 
-def test_reference_predictions_score_perfectly(openi_items, openi_bench, tmp_path):
+@pytest.mark.parametrize("which", ["openi", "built"])
+def test_reference_predictions_score_perfectly(which, request, tmp_path):
+    """Reference chains: report sentences (crafted here) and cxreason.bench's mined chains."""
+    openi_items = request.getfixturevalue(f"{which}_items")
+    openi_bench = request.getfixturevalue(f"{which}_bench")
     pred = _write_preds(tmp_path / "ref.jsonl", {it.id: _ref(it) for it in openi_items})
     out = tmp_path / "out"
     assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]) == 0
     scores = json.loads((out / "scores.json").read_text())
     _check_schema(scores)
     assert scores["n"] == len(openi_items)
-    assert set(scores["by_task"]) == {"binary", "anomaly"}
+    assert set(scores["by_task"]) == {it.task for it in openi_items}
+    assert scores["n_radrscore"] == sum(bool(it.reasoning) for it in openi_items)
     assert scores["accuracy"]["value"] == 1.0
     for m in ("factuality", "completeness", "effectiveness"):
         assert scores[m]["value"] >= 0.98
@@ -49,24 +55,30 @@ def test_reference_predictions_score_perfectly(openi_items, openi_bench, tmp_pat
     assert (out / "scores.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def _present(report: str) -> frozenset[str]:
+    labels = aggregate_labels(extract_mentions(report))
+    return frozenset(lb for lb, st in labels.items() if st == "present")
+
+
 def _foreign_outputs(items):
-    """Each item gets the reasoning of another study with a different present-label set."""
-    by_study = {}
-    for it in items:
-        by_study.setdefault(it.study_id, it)
-    studies = list(by_study.values())
-    anomaly = {it.study_id: frozenset(it.answer_labels) for it in items if it.task == "anomaly"}
+    """Each item gets the reasoning of a same-task item of another study with other findings."""
+    present = {it.study_id: _present(it.report) for it in items}
     outs = {}
+    for task in {it.task for it in items}:
+        group = [it for it in items if it.task == task and it.reasoning]
+        for k, it in enumerate(group):
+            j = (k + 1) % len(group)
+            while present[group[j].study_id] == present[it.study_id] and j != k:
+                j = (j + 1) % len(group)
+            outs[it.id] = f"<think>{group[j].reasoning}</think><answer>{it.answer}</answer>"
     for it in items:
-        k = next(i for i, s in enumerate(studies) if s.study_id == it.study_id)
-        j = (k + 1) % len(studies)
-        while anomaly[studies[j].study_id] == anomaly[it.study_id]:
-            j = (j + 1) % len(studies)
-        outs[it.id] = f"<think>{studies[j].reasoning}</think><answer>{it.answer}</answer>"
+        outs.setdefault(it.id, f"<answer>{it.answer}</answer>")
     return outs
 
 
-def test_reasoning_from_another_study_scores_far_lower(openi_items):
+@pytest.mark.parametrize("which", ["openi", "built"])
+def test_reasoning_from_another_study_scores_far_lower(which, request):
+    openi_items = request.getfixturevalue(f"{which}_items")
     rows = sc.score_predictions(openi_items, _foreign_outputs(openi_items), embedder=None)
     agg = sc.aggregate(rows)
     assert agg["accuracy"]["value"] == 1.0
@@ -176,3 +188,27 @@ def test_comparison_mode_paired_bootstrap(openi_items, openi_bench, tmp_path):
         out / "foreign" / "scores.png"
     ).exists()
     assert "foreign" in (out / "comparison.md").read_text()
+
+
+def test_top_level_cli_mounts_score(openi_bench, openi_items, tmp_path):
+    from cxreason.cli import main as cxr
+
+    pred = _write_preds(tmp_path / "p.jsonl", {it.id: _ref(it) for it in openi_items[:5]})
+    out = tmp_path / "top"
+    args = ["score", "--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]
+    assert cxr([*args, "--no-semantic"]) == 0
+    assert json.loads((out / "scores.json").read_text())["n_missing"] == len(openi_items) - 5
+    assert (
+        cxr(
+            [
+                "score",
+                "--bench",
+                str(tmp_path / "nope.jsonl"),
+                "--pred",
+                str(pred),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )

@@ -21,10 +21,14 @@ from cxreason.records import RecordError
 log = logging.getLogger(__name__)
 
 
+class UsageError(ValueError):
+    """Inconsistent options (reported with exit code 2)."""
+
+
 def _names(preds: list[Path], names: list[str] | None) -> list[str]:
     if names:
         if len(names) != len(preds):
-            raise typer.BadParameter(f"{len(names)} --name for {len(preds)} --pred")
+            raise UsageError(f"{len(names)} --name for {len(preds)} --pred")
         out = list(names)
     else:
         out = [p.stem for p in preds]
@@ -45,9 +49,9 @@ def _backend(backend: str, base_url, model, cache, api_key_env, concurrency, thr
             meta["embed_model"] = emb.model_path.name
         return emb, None, meta
     if backend != "llm":
-        raise typer.BadParameter(f"--backend must be offline or llm, got {backend!r}")
+        raise UsageError(f"--backend must be offline or llm, got {backend!r}")
     if not base_url or not model:
-        raise typer.BadParameter("--backend llm needs --llm-base-url and --llm-model")
+        raise UsageError("--backend llm needs --llm-base-url and --llm-model")
     from cxreason.bench.llm_client import LLMClient
     from cxreason.metrics.judge import LLMJudge
 
@@ -100,19 +104,23 @@ def score(
         outputs = [sc.load_predictions(p, ids, bench) for p in pred]
     except (RecordError, sc.ScoreError, OSError) as e:
         console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2) from None
-    names = _names(pred, name)
+        raise SystemExit(2) from None
     cache = llm_cache or out / "llm_cache"
-    emb, judge, meta = _backend(
-        backend,
-        llm_base_url,
-        llm_model,
-        cache,
-        llm_api_key_env,
-        llm_concurrency,
-        threshold,
-        semantic,
-    )
+    try:
+        names = _names(pred, name)
+        emb, judge, meta = _backend(
+            backend,
+            llm_base_url,
+            llm_model,
+            cache,
+            llm_api_key_env,
+            llm_concurrency,
+            threshold,
+            semantic,
+        )
+    except UsageError as e:
+        console.print(f"[red]usage error:[/red] {e}")
+        raise SystemExit(2) from None
     systems = []
     for p, sys_name, outs in zip(pred, names, outputs, strict=True):
         try:
@@ -121,7 +129,7 @@ def score(
             )
         except JudgeError as e:
             console.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(3) from None
+            raise SystemExit(3) from None
         scores = sc.aggregate(rows, n_resamples, seed)
         scores["meta"] = {
             **meta,

@@ -108,6 +108,10 @@ def parse_matches(text: str, n: int, key: str, ref_key: str) -> list[dict]:
     return [by_id.get(i, {key: i, ref_key: None}) for i in range(n)]
 
 
+def _has_ref(item: BenchItem) -> bool:
+    return bool((item.reasoning or "").strip() or item.reasoning_steps)
+
+
 class LLMJudge:
     """RadRScore through an LLM judge; ``client`` is an :class:`LLMClient` (or compatible)."""
 
@@ -124,7 +128,7 @@ class LLMJudge:
         """Judge requests per kind for a batch, deduplicated, without calling (an upper bound:
         matching calls are skipped where one side turns out to have no entity)."""
         thinks = [rr.extract_think(o) for o in outputs]
-        scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t]
+        scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
         texts = {x for it, t in scored for x in (t, it.report, it.reasoning or "") if x.strip()}
         ent_pairs = {(t, it.report) for it, t in scored} | {
             (it.reasoning or "", t) for it, t in scored
@@ -207,7 +211,7 @@ class LLMJudge:
     def score(self, items: Sequence[BenchItem], outputs: Sequence[str | None]) -> list[dict]:
         """RadRScore parts per item (same keys as the offline backend); JudgeError on failures."""
         thinks = [rr.extract_think(o) for o in outputs]
-        scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t]
+        scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
         texts = [t for _, t in scored] + [
             x for it, _ in scored for x in (it.report, it.reasoning or "")
         ]
@@ -223,6 +227,9 @@ class LLMJudge:
             )
         rows = []
         for it, t in zip(items, thinks, strict=True):
+            if not _has_ref(it):
+                rows.append(rr.score_reasoning(t, it))  # no reference chain: no RadRScore
+                continue
             if not t:
                 rows.append(rr._zero(has_reasoning=False))
                 continue

@@ -19,7 +19,8 @@ key with opposite polarities. Keys: the concept, plus its CheXpert label (so "gr
   reasoning matches (same key and polarity). 1.0 when the reference has no entity.
 - effectiveness(steps, reference_steps): share of steps that match some reference step: equal
   normalised text or a matching entity; a step asserting no entity at all ("I will review the
-  lungs") may instead match by MiniLM cosine similarity >= threshold. Entities decide wherever
+  lungs") may instead match a reference step that asserts none either (a plan step) by MiniLM
+  cosine similarity >= threshold. Entities decide wherever
   they exist, so similar wording never rescues a contradicted or irrelevant finding.
   0.0 when there are no steps.
 
@@ -41,7 +42,7 @@ from cxreason.vocab import NO_FINDING
 
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
 #: by benchmarks/calibrate_threshold.py on Open-I report sentences).
-SIM_THRESHOLD = 0.75
+SIM_THRESHOLD = 0.56
 
 POSITIVE, NEGATIVE = "positive", "negative"
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.IGNORECASE | re.DOTALL)
@@ -169,7 +170,8 @@ def effectiveness(
 
     A step with entities matches by entity (or identical text) only; a step without entities
     ("I will review the lungs") matches by identical text or, with an ``embedder``, by cosine
-    similarity >= ``threshold`` to some reference step. ``embedder=None``: no similarity.
+    similarity >= ``threshold`` to a reference step without entities (a plan or method step).
+    ``embedder=None``: no similarity.
     """
     steps = [s for s in steps if s.strip()]
     reference_steps = [r for r in reference_steps if r.strip()]
@@ -177,10 +179,16 @@ def effectiveness(
         return 0.0
     matched = step_entity_matches(steps, reference_steps).any(axis=1)
     todo = semantic_candidates(steps, matched) if embedder is not None else []
-    if todo:
-        sims = embedder.similarity([steps[i] for i in todo], reference_steps)
+    plain_refs = entityless(reference_steps)
+    if todo and plain_refs:
+        sims = embedder.similarity([steps[i] for i in todo], plain_refs)
         matched[todo] = (sims >= threshold).any(axis=1)
     return float(matched.mean())
+
+
+def entityless(steps: Sequence[str]) -> list[str]:
+    """The steps that assert no entity (plan / method statements)."""
+    return [s for s in steps if not entities(s)]
 
 
 def semantic_candidates(steps: Sequence[str], matched) -> list[int]:
@@ -216,7 +224,16 @@ def score_reasoning(
     embedder=_DEFAULT,
     threshold: float = SIM_THRESHOLD,
 ) -> dict:
-    """RadRScore parts for a reasoning text (None/blank -> all 0); see module docstring."""
+    """RadRScore parts for a reasoning text (None/blank -> all 0); see module docstring.
+
+    An item without a reference chain (answer-only item) has no RadRScore: parts are None.
+    """
+    if not (item.reasoning or "").strip() and not item.reasoning_steps:
+        return {
+            **dict.fromkeys(("factuality", "completeness", "effectiveness", "radrscore")),
+            "has_reasoning": bool(think),
+            "n_entities": len(entities(think)) if think else 0,
+        }
     if not think:
         return _zero(has_reasoning=False)
     if embedder is _DEFAULT:

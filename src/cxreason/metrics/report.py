@@ -159,9 +159,13 @@ def compare(
         ids = [r["id"] for r in rows]
         if set(ids) != set(base):
             raise ValueError(f"system {name!r} is not scored on the same items as {base_name!r}")
-        for m in COMPARED:
-            a = [base[i][m] for i in ids]
-            b = [r[m] for r in rows]
+        for m in COMPARED:  # items where both systems have a value (RadRScore: reference chain)
+            pairs = [
+                (base[r["id"]][m], r[m])
+                for r in rows
+                if r[m] is not None and base[r["id"]][m] is not None
+            ]
+            a, b = [x for x, _ in pairs], [y for _, y in pairs]
             delta, ci, p = paired_bootstrap_p(a, b, n_resamples, seed)
             entry[f"{m}_vs_baseline"] = {"delta": delta, "ci95": ci, "p": p}
         out["systems"].append(entry)

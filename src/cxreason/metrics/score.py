@@ -85,9 +85,10 @@ def _prefetch_embeddings(
         if not steps or not refs:
             continue
         todo = rr.semantic_candidates(steps, rr.step_entity_matches(steps, refs).any(axis=1))
-        if todo:
+        plain_refs = rr.entityless(refs)
+        if todo and plain_refs:
             need.update(steps[i] for i in todo)
-            need.update(refs)
+            need.update(plain_refs)
     embedder.prefetch(sorted(need))
 
 
@@ -136,6 +137,7 @@ def item_rows(
 def _counts(rows: Sequence[dict]) -> dict[str, int]:
     status = Counter(r["status"] for r in rows)
     return {
+        "n_radrscore": sum(r["radrscore"] is not None for r in rows),
         "n_missing": status["missing"],
         "n_no_answer": status["no_answer"],
         "n_unparsable": status["unparsable"],
@@ -144,8 +146,17 @@ def _counts(rows: Sequence[dict]) -> dict[str, int]:
 
 
 def _block(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
-    cols = {m: np.array([r[m] for r in rows], dtype=np.float64) for m in METRICS}
-    return {"n": len(rows), **metric_cis(cols, n_resamples, seed), **_counts(rows)}
+    """Metrics of a group of rows: accuracy over all rows; RadRScore parts over the rows that
+    have a reference chain (``n_radrscore``; answer-only items have none)."""
+    acc = {"accuracy": np.array([r["accuracy"] for r in rows], dtype=np.float64)}
+    ref = [r for r in rows if r["radrscore"] is not None]
+    parts = {m: np.array([r[m] for r in ref], dtype=np.float64) for m in METRICS[1:]}
+    return {
+        "n": len(rows),
+        **metric_cis(acc, n_resamples, seed),
+        **metric_cis(parts, n_resamples, seed),
+        **_counts(rows),
+    }
 
 
 def aggregate(rows: Sequence[dict], n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict:

@@ -1,0 +1,109 @@
+"""Offline scoring speed (items/s after the MiniLM load) and the judge calls the LLM mode needs.
+
+Builds the benchmark from an Open-I reports CSV with ``cxreason.bench`` (or takes ``--bench``),
+makes two prediction sets (each item's own reference chain; a same-task chain of another study
+with other findings), then times ``score_predictions`` + ``aggregate`` (1000-resample bootstrap):
+cold (empty entity and embedding caches) and warm. Prints JSON.
+
+    .venv/bin/python benchmarks/score_speed.py ../shared/data/openi/indiana_reports.csv [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from cxreason.labeling import aggregate_labels, extract_mentions
+from cxreason.metrics import radrscore as rr
+from cxreason.metrics import score as sc
+from cxreason.metrics.embed import Embedder
+from cxreason.metrics.judge import LLMJudge
+from cxreason.records import BenchItem, read_records
+
+
+def build(reports_csv: Path, out: Path) -> Path:
+    from cxreason.bench.build import BuildConfig, build_bench
+
+    build_bench(BuildConfig(input=reports_csv, out=out))
+    return out / "bench.jsonl"
+
+
+def reference_outputs(items) -> dict[str, str]:
+    return {it.id: f"<think>{it.reasoning}</think><answer>{it.answer}</answer>" for it in items}
+
+
+def foreign_outputs(items) -> dict[str, str]:
+    """Each item: the chain of the next same-task item from a study with other present labels."""
+    present = {}
+    for it in items:
+        if it.study_id not in present:
+            labels = aggregate_labels(extract_mentions(it.report))
+            present[it.study_id] = frozenset(k for k, v in labels.items() if v == "present")
+    outs = {}
+    for task in {it.task for it in items}:
+        group = [it for it in items if it.task == task and it.reasoning]
+        for k, it in enumerate(group):
+            j = (k + 1) % len(group)
+            while present[group[j].study_id] == present[it.study_id] and j != k:
+                j = (j + 1) % len(group)
+            outs[it.id] = f"<think>{group[j].reasoning}</think><answer>{it.answer}</answer>"
+    return outs
+
+
+def clear_caches(emb: Embedder) -> None:
+    rr.entities.cache_clear()
+    rr._index.cache_clear()
+    emb._cache.clear()
+
+
+def timed(items, outputs, emb) -> tuple[float, dict]:
+    t = time.perf_counter()
+    rows = sc.score_predictions(items, outputs, embedder=emb)
+    scores = sc.aggregate(rows)
+    return time.perf_counter() - t, scores
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("reports_csv", type=Path, nargs="?")
+    ap.add_argument("--bench", type=Path, default=None, help="use this bench.jsonl instead of building")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    if args.bench is None:
+        if args.reports_csv is None:
+            ap.error("give a reports CSV or --bench")
+        args.bench = build(args.reports_csv, Path(tempfile.mkdtemp(prefix="cxr-speed-")))
+    items = read_records(args.bench, BenchItem)
+    t = time.perf_counter()
+    emb = Embedder()
+    _ = emb.model
+    load_s = time.perf_counter() - t
+    result = {"n_items": len(items), "model_load_s": round(load_s, 2), "sets": {}}
+    for name, outs in (("reference", reference_outputs(items)), ("foreign", foreign_outputs(items))):
+        ordered = [outs.get(it.id) for it in items]
+        clear_caches(emb)
+        cold_s, scores = timed(items, outs, emb)
+        encoded = emb.n_encoded
+        warm = min(timed(items, outs, emb)[0] for _ in range(args.repeat))
+        plan = LLMJudge.plan_calls(items, ordered)
+        result["sets"][name] = {
+            "cold_s": round(cold_s, 3),
+            "cold_items_per_s": round(len(items) / cold_s, 1),
+            "warm_s": round(warm, 3),
+            "warm_items_per_s": round(len(items) / warm, 1),
+            "sentences_embedded_total": encoded,
+            "radrscore": round(scores["radrscore"]["value"], 4),
+            "factuality": round(scores["factuality"]["value"], 4),
+            "accuracy": round(scores["accuracy"]["value"], 4),
+            "llm_judge_calls": plan,
+            "llm_calls_per_item": round(plan["total"] / len(items), 2),
+        }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
