@@ -112,3 +112,18 @@ def test_invalid_utf8_is_replaced_and_reported(tmp_path: Path, capsys) -> None:
     logged = "".join((capsys.readouterr().out).split())  # the CLI logs through rich (wrapped)
     assert "r.csv:2:invalidUTF-8" in logged
     assert read_records(out, Labels)[0].labels["Cardiomegaly"] == "present"
+
+
+def test_label_eval_scores_a_labels_file(tmp_path: Path, capsys) -> None:
+    src = write_csv(tmp_path / "reports.csv")
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", str(src), "--out", str(out)]) == 0
+    js_a, js_b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["label", "eval", str(src), "--json", str(js_a)]) == 0
+    assert main(["label", "eval", str(src), "--labels", str(out), "--json", str(js_b)]) == 0
+    assert json.loads(js_a.read_text()) == json.loads(js_b.read_text())
+    # a labeler that says nothing scores zero
+    empty = tmp_path / "empty.jsonl"
+    write_jsonl(empty, [Labels("10", {})])
+    assert main(["label", "eval", str(src), "--labels", str(empty), "--json", str(js_b)]) == 0
+    assert json.loads(js_b.read_text())["strict"]["micro"]["f1"] == 0.0

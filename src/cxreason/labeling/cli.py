@@ -75,6 +75,9 @@ def run(
 def eval_cmd(
     csv: Path = typer.Argument(..., help="Open-I reports CSV with a MeSH column."),
     json_out: Path | None = typer.Option(None, "--json", help="Write all scores as JSON here."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="Score these Labels JSONL (any labeler) instead of labeling now."
+    ),
     policy: str = typer.Option(
         "strict", help="Table policy: strict (uncertain = negative) or lenient (= positive)."
     ),
@@ -86,7 +89,7 @@ def eval_cmd(
     if policy not in POLICIES:
         raise click.BadParameter(f"policy must be one of {sorted(POLICIES)}", param_hint="--policy")
     try:
-        results = evaluate_openi(csv)
+        results = evaluate_openi(csv, labels)
     except (RecordError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
     res = results[policy]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from cxreason.data.openi import read_openi, read_openi_gold
 from cxreason.labeling.labeler import label_report
 from cxreason.labeling.mesh import is_indexed, mesh_labels
+from cxreason.records import Labels, read_records
 from cxreason.vocab import CHEXPERT_LABELS, PRESENT, UNCERTAIN
 
 POLICIES = {"strict": (PRESENT,), "lenient": (PRESENT, UNCERTAIN)}
@@ -133,9 +134,18 @@ def evaluate_predictions(
     return EvalResult(policy, n, skipped, per, errors)
 
 
-def evaluate_openi(reports_csv: str | os.PathLike) -> dict[str, EvalResult]:
-    """Label every report of an Open-I CSV and score it under every policy."""
-    studies = read_openi(reports_csv)
-    predicted = {s.study_id: label_report(s.findings, s.impression).labels for s in studies}
+def evaluate_openi(
+    reports_csv: str | os.PathLike, labels_jsonl: str | os.PathLike | None = None
+) -> dict[str, EvalResult]:
+    """Score labels against the MeSH gold of an Open-I CSV under every policy.
+
+    The labels are this labeler's (the CSV's reports are labeled now), or those of any labeler
+    read from ``labels_jsonl`` (Labels records; a study missing there predicts nothing).
+    """
     gold = read_openi_gold(reports_csv)
+    if labels_jsonl is None:
+        studies = read_openi(reports_csv)
+        predicted = {s.study_id: label_report(s.findings, s.impression).labels for s in studies}
+    else:
+        predicted = {r.study_id: r.labels for r in read_records(labels_jsonl, Labels)}
     return {pol: evaluate_predictions(gold, predicted, pol) for pol in POLICIES}

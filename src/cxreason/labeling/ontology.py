@@ -227,7 +227,8 @@ _CONCEPT_LIST: list[Concept] = [
         "Support Devices",
         [
             r"(?:central venous |venous |indwelling |picc |midline |swan[- ]ganz |dialysis |port[- ]?a[- ]?)?catheters?",
-            r"(?:central |picc |jugular |subclavian |venous )lines?",
+            r"(?:central |picc |jugular |subclavian |venous |ij |internal jugular |arterial |midline |dialysis )lines?",
+            r"lvad|left ventricular assist device|intra-?aortic balloon pump|iabp",
             r"picc",
             r"(?:endotracheal|et|nasogastric|ng|og|orogastric|chest|feeding|tracheostomy|enteric|dobhoff) tubes?",
             r"tracheostomy",
@@ -468,6 +469,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"post[- ]?(?:surgical|operative) changes?",
             r"(?:lobectomy|pneumonectomy|mastectomy|thoracotomy|cholecystectomy|resection)",
             r"(?:median |midline )?sternotomy(?: wires?| sutures?| xxxx)?",
+            r"sternal (?:wires?|sutures?|cerclage)",
             r"cabg|coronary artery bypass(?: graft(?:ing)?)?|bypass grafts?",
             r"(?:anterior |posterior )?(?:cervical |thoracic |lumbar )?(?:spinal |spine )?fusion",
         ],
