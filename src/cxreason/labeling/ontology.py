@@ -414,6 +414,7 @@ _CONCEPT_LIST: list[Concept] = [
         None,
         [
             r"(?:lytic|blastic|sclerotic|osseous|bony|bone|skin|cutaneous|expansile) lesions?",
+            r"(?:lytic|blastic|sclerotic|osseous|bony|bone) (?:opacit(?:y|ies)|densit(?:y|ies))",
             r"bone islands?",
         ],
     ),

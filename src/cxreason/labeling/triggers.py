@@ -95,7 +95,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"suspicion (?:for|of)",
             r"suspect(?:ed)?",
             r"suggest(?:s|ive of|ing|ed)?",
-            r"concern(?:ing)? (?:for|of)",
+            r"concern(?:ing)? (?:(?:findings?|features?) )?(?:for|of)",
             r"worrisome for",
             r"differential (?:diagnosis )?(?:includes?|considerations? (?:includes?|are))",
             r"differential",
