@@ -154,7 +154,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
 _DISABLED = {r"(?:developing|early|evolving|atypical)"}
 
 
-_PUNCT = {";": (TERM, "both"), ":": (TERM, "both"), "?": (UNC, "post")}
+_PUNCT = {";": (TERM, "both"), ":": (TERM, "both"), "(": (TERM, "both"), "?": (UNC, "post")}
 
 
 def _compile() -> tuple[WordScanner, list[tuple[str, str]]]:
@@ -170,6 +170,7 @@ def _compile() -> tuple[WordScanner, list[tuple[str, str]]]:
 
 
 TRIGGER_SCANNER, TRIGGER_INFO = _compile()
-#: Punctuation triggers (not word-initial): clause ends and a trailing question mark.
-PUNCT_RE = re.compile(r"[;:?]")
+#: Punctuation triggers (not word-initial): clause ends (; : and an opening parenthesis)
+#: and a question mark (hedges what precedes it).
+PUNCT_RE = re.compile(r"[;:?(]")
 PUNCT_INFO = _PUNCT
