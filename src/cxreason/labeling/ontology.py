@@ -252,6 +252,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"staples?|sutures?|suture material",
             r"implants?|(?:tissue )?expanders?",
             r"prosthes(?:is|es)",
+            r"prosthetic(?: (?:right|left))?(?: \w+)? (?:head|joint|shoulder|hip|knee)",
             r"coils?",
             r"filter",
             r"(?:shoulder |humeral )?arthroplasty",
