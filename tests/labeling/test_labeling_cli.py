@@ -51,6 +51,13 @@ def test_label_csv_default_command(tmp_path: Path, capsys) -> None:
     assert "XXXX" in capsys.readouterr().err  # warning summary names the de-identified report
 
 
+def test_label_option_before_input(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "reports.csv")
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--out", str(out), str(src)]) == 0
+    assert len(read_records(out, Labels)) == len(ROWS)
+
+
 def test_label_jsonl_and_explicit_run(tmp_path: Path) -> None:
     src = tmp_path / "studies.jsonl"
     write_jsonl(src, [Study("a", findings="Small right pneumothorax.", impression=""),
