@@ -1,10 +1,11 @@
 """Concept mention extraction with negation / uncertainty context (NegEx-style, regex based).
 
-One compiled regex finds every concept phrasing, one finds every context trigger; both scan
-the lower-cased text once, so the cost is linear in the text length. A mention's status comes
-from (in order): a phrasing that fixes it ("normal heart size" -> absent), else the nearest
-trigger governing it inside its sentence and clause (see :mod:`cxreason.labeling.triggers`),
-else ``present``.
+Concept phrasings (:mod:`cxreason.labeling.ontology`) and context triggers
+(:mod:`cxreason.labeling.triggers`) are found in one pass over the word starts of each
+sentence (:mod:`cxreason.labeling.scan`), so the cost is linear in the text length. A
+mention's status comes from (in order): a phrasing that fixes it ("normal heart size" ->
+absent), else the nearest trigger governing it inside its sentence and clause, else
+``present``. Context never crosses a sentence, so sentence results are memoised.
 """
 
 from __future__ import annotations
