@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from cxreason.bench.rules import CLOSED_TASKS, RULES, RuleContext, answer_frequencies, rule_hits
+from cxreason.bench.rules import (
+    CLOSED_TASKS,
+    RULES,
+    RuleContext,
+    answer_frequencies,
+    answer_texts,
+    label_prevalence,
+    rule_hits,
+)
 from cxreason.records import BENCH_TASKS, BenchItem
 
 TOLERANCE = 0.03
@@ -24,6 +32,7 @@ def audit_items(
     ``split`` restricts the scored items (frequencies still come from the train split).
     """
     out: dict = {}
+    prevalence = label_prevalence(items)
     for task in BENCH_TASKS:
         task_items = [it for it in items if it.task == task]
         if not task_items:
@@ -32,7 +41,12 @@ def audit_items(
             out[task] = {"n": len(task_items), "closed": False}
             continue
         train = [it for it in task_items if it.split == "train"] or task_items
-        ctx = RuleContext(freq=answer_frequencies(train))
+        ctx = RuleContext(
+            answer_frequencies(train),
+            answer_frequencies(task_items),
+            prevalence,
+            answer_texts(train),
+        )
         scored = [it for it in task_items if split is None or it.split == split]
         if not scored:
             continue

@@ -146,7 +146,9 @@ def label_studies(
 def generate_items(
     infos: Sequence[G.StudyInfo], cfg: BuildConfig, state: BuildState
 ) -> list[BenchItem]:
-    items: list[BenchItem] = []
+    """Select every task's items first (answers fixed), then draw options with the label
+    prevalence of the whole bench known (the blind rules may use it)."""
+    selected: dict[str, list[G.Draft]] = {}
     for task in cfg.tasks:
         if task == "binary":
             drafts, rep = G.select_binary(infos, cfg.seed, cfg.max_ratio, cfg.min_label_items)
@@ -159,13 +161,17 @@ def generate_items(
         else:
             drafts, rep = G.select_temporal(infos, cfg.seed)
         state.balance[task] = rep
+        selected[task] = drafts
+    prevalence = G.draft_prevalence([d for ds in selected.values() for d in ds])
+    items: list[BenchItem] = []
+    for task, drafts in selected.items():
         if task == "anomaly":
             items.extend(G.finalize_anomaly(drafts))
-        else:
-            done = G.finalize_closed(drafts, cfg.seed, cfg.n_candidates)
-            if len(done) < len(drafts):
-                rep.dropped["no valid option set"] += len(drafts) - len(done)
-            items.extend(done)
+            continue
+        done = G.finalize_closed(drafts, cfg.seed, cfg.n_candidates, prevalence)
+        if len(done) < len(drafts):
+            state.balance[task].dropped["no valid option set"] += len(drafts) - len(done)
+        items.extend(done)
     return items
 
 

@@ -392,14 +392,36 @@ def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Dr
         n_options=4,
     )
 
+    present = set(truth)
+    allowed_set = set(allowed)
+
+    def realistic_ok(labels: Sequence[str]) -> bool:
+        return set(labels) <= allowed_set and bool(set(labels) - present)
+
     def cands(
-        rng: random.Random, letter: str, n: int, weights: dict[str, float] | None = None
+        rng: random.Random,
+        letter: str,
+        n: int,
+        weights: dict[str, float] | None = None,
+        answer_sets: Sequence[tuple[str, ...]] = (),
     ) -> list[dict[str, str]]:
+        """Most candidates swap some distractors for other studies' answer sets (valid here),
+        so a frequently correct set is not a giveaway either."""
+        real = [a for a in answer_sets if len(a) == len(truth) and realistic_ok(a)]
         out = []
-        for _ in range(n):
+        for i in range(n):
             sets = centre_swap_options(rng, truth, allowed, weights or {})
-            if sets is not None:
-                out.append(_arrange(rng, text, [", ".join(s) for s in sets], letter, 4))
+            if sets is None:
+                continue
+            texts = [", ".join(x) for x in sets]
+            p_real = (i % 4) / 3  # 0, 1/3, 2/3, 1: from symmetric swaps to realistic sets
+            if real and p_real > 0:
+                for j in range(len(texts)):
+                    if rng.random() < p_real:
+                        pick = ", ".join(rng.choice(real))
+                        if pick != text and pick not in texts:
+                            texts[j] = pick
+            out.append(_arrange(rng, text, texts, letter, 4))
         return out
 
     d.candidates = cands
@@ -419,16 +441,22 @@ def centre_swap_options(
     and only ``allowed`` (never uncertain) labels; sets are canonical-ordered and distinct.
     """
     t_set = set(truth)
-    outside_t = [lb for lb in allowed if lb not in t_set]
-    removed = rng.choice(list(truth))
-    added = _weighted_sample(rng, outside_t, weights, 1)[0]
+
+    def add_w(lb: str) -> float:  # frequent labels are added more often
+        return weights.get(lb, 0.0) + 1.0
+
+    def rem_w(lb: str) -> float:  # ... and removed less often, so options keep them as truths do
+        return 1.0 / (weights.get(lb, 0.0) + 1.0)
+
+    # C -> T must look like one draw of the kernel: T's "added" label t ~ add_w, "removed" c ~ rem_w
+    removed = _draw(rng, sorted(t_set), add_w)
+    added = _draw(rng, [lb for lb in allowed if lb not in t_set], rem_w)
     centre = (t_set - {removed}) | {added}
     seen = {frozenset(t_set)}
     out: list[list[str]] = []
     for _ in range(50):
-        x = rng.choice(sorted(centre))
-        outside_c = [lb for lb in allowed if lb not in centre]
-        y = _weighted_sample(rng, outside_c, weights, 1)[0]
+        x = _draw(rng, sorted(centre), rem_w)
+        y = _draw(rng, [lb for lb in allowed if lb not in centre], add_w)
         cand = frozenset((centre - {x}) | {y})
         if cand in seen:
             continue
@@ -437,6 +465,10 @@ def centre_swap_options(
         if len(out) == n:
             return out
     return None
+
+
+def _draw(rng: random.Random, pool: Sequence[str], weight: Callable[[str], float]) -> str:
+    return pool[rng.choices(range(len(pool)), weights=[weight(x) for x in pool])[0]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +605,17 @@ def truth_tokens(d: Draft) -> tuple[str, ...]:
     return option_labels(d.task, d.question, d.truth)
 
 
-def finalize_closed(drafts: Sequence[Draft], seed: int, n_candidates: int = 24) -> list[BenchItem]:
+def draft_prevalence(drafts: Sequence[Draft]) -> Counter:
+    """``answer_labels`` counts over the drafts of every task (as rules.label_prevalence)."""
+    c: Counter = Counter()
+    for d in drafts:
+        c.update(d.answer_labels)
+    return c
+
+
+def finalize_closed(
+    drafts: Sequence[Draft], seed: int, n_candidates: int = 24, prevalence: Counter | None = None
+) -> list[BenchItem]:
     """Draw options for the closed drafts of ONE task (see the module docstring)."""
     if not drafts:
         return []
@@ -582,8 +624,14 @@ def finalize_closed(drafts: Sequence[Draft], seed: int, n_candidates: int = 24) 
     freq: Counter = Counter()
     for d in train:
         freq.update(truth_tokens(d))
-    ctx = RuleContext(freq=freq)
+    freq_all: Counter = Counter()
+    for d in drafts:
+        freq_all.update(truth_tokens(d))
+    texts = Counter(f"{d.question}|{d.truth}" for d in train)
+    prev = prevalence if prevalence is not None else draft_prevalence(drafts)
+    ctx = RuleContext(freq, freq_all, prev, texts)
     weights = {k.split("|")[-1]: float(v) for k, v in freq.items()}
+    answer_sets = sorted({tuple(d.answer_labels) for d in train})
     items = []
     for split, group in sorted(_by_split(drafts).items()):
         group = sorted(group, key=lambda d: d.id)
@@ -596,7 +644,7 @@ def finalize_closed(drafts: Sequence[Draft], seed: int, n_candidates: int = 24) 
         chance = 0.0
         for d, letter in zip(group, letters, strict=True):
             chance += 1.0 / d.n_options
-            cands = _candidates(d, rng, letter, n_candidates, weights)
+            cands = _candidates(d, rng, letter, n_candidates, weights, answer_sets)
             if not cands:
                 log.warning("%s: no valid option set; item dropped", d.id)
                 continue
@@ -607,10 +655,17 @@ def finalize_closed(drafts: Sequence[Draft], seed: int, n_candidates: int = 24) 
 
 
 def _candidates(
-    d: Draft, rng: random.Random, letter: str, n: int, weights: dict[str, float]
+    d: Draft,
+    rng: random.Random,
+    letter: str,
+    n: int,
+    weights: dict[str, float],
+    answer_sets: Sequence[tuple[str, ...]] = (),
 ) -> list[dict[str, str]]:
     assert d.candidates is not None
-    if d.task in ("single", "multiple"):
+    if d.task == "multiple":
+        return d.candidates(rng, letter, n, weights, answer_sets)  # type: ignore[call-arg]
+    if d.task == "single":
         return d.candidates(rng, letter, n, weights)  # type: ignore[call-arg]
     return d.candidates(rng, letter, n)
 
@@ -621,7 +676,11 @@ def _pick(
     best, best_hits, best_cost = None, None, None
     for opts in cands:
         h = rule_hits(d.task, d.question, opts, letter, ctx)
-        cost = sum((hits[r] + h[r] - chance) ** 2 for r in RULES)
+        # exceeding chance is leakage: weigh it far more than falling below
+        cost = sum(
+            10 * max(0.0, hits[r] + h[r] - chance) ** 2 + (hits[r] + h[r] - chance) ** 2
+            for r in RULES
+        )
         if best_cost is None or cost < best_cost - 1e-12:
             best, best_hits, best_cost = opts, h, cost
     return best, best_hits  # type: ignore[return-value]

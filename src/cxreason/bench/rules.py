@@ -26,9 +26,17 @@ _WORD = re.compile(r"[a-z]+")
 
 @dataclass
 class RuleContext:
-    """Frequencies of correct-answer tokens (from the train split of the same task)."""
+    """Frequencies of correct-answer tokens.
+
+    ``freq``: train split of the same task; ``freq_all``: all splits of the task;
+    ``freq_global``: ``answer_labels`` of every item of every task (label prevalence).
+    """
 
     freq: Counter = field(default_factory=Counter)
+    freq_all: Counter = field(default_factory=Counter)
+    freq_global: Counter = field(default_factory=Counter)
+    #: whole correct-option texts (train split of the task)
+    freq_text: Counter = field(default_factory=Counter)
 
 
 def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
@@ -92,8 +100,9 @@ def canonical_rank(task, question, options, ctx) -> str:
     return min(options, key=lambda k: (_canon_index(task, question, options[k]), k))
 
 
-def _freq_score(task, question, ctx):
-    return lambda text: sum(ctx.freq.get(t, 0) for t in option_labels(task, question, text))
+def _freq_score(task, question, ctx, table: str = "freq", agg=sum):
+    freq = getattr(ctx, table)
+    return lambda text: agg(freq.get(t, 0) for t in option_labels(task, question, text))
 
 
 def most_frequent(task, question, options, ctx) -> str:
@@ -113,6 +122,39 @@ def _overlap_score(task, options):
         return sum(len(mine & t) for t in toks.values()) - len(mine)  # minus itself
 
     return score
+
+
+def most_frequent_all(task, question, options, ctx) -> str:
+    """As most_frequent, with frequencies from every split of the task (the whole bench)."""
+    return _argbest(options, _freq_score(task, question, ctx, "freq_all"))
+
+
+def most_frequent_max(task, question, options, ctx) -> str:
+    """The option holding the single most frequent label (train frequencies)."""
+    return _argbest(options, _freq_score(task, question, ctx, "freq", max))
+
+
+def most_prevalent(task, question, options, ctx) -> str:
+    """The option whose labels are most prevalent over all items of all tasks."""
+    return _argbest(options, _freq_score(task, question, ctx, "freq_global"))
+
+
+def most_prevalent_max(task, question, options, ctx) -> str:
+    return _argbest(options, _freq_score(task, question, ctx, "freq_global", max))
+
+
+def most_frequent_text(task, question, options, ctx) -> str:
+    """The option whose exact text was most often the correct answer (train split)."""
+    return _argbest(options, lambda text: ctx.freq_text.get(f"{question}|{text}", 0))
+
+
+def longest_words(task, question, options, ctx) -> str:
+    return _argbest(options, lambda text: len(text.split()))
+
+
+def most_word_overlap(task, question, options, ctx) -> str:
+    """The option sharing the most words with the other options ("Lung Opacity" ~ "Lung Lesion")."""
+    return _argbest(options, _overlap_score("words", options))
 
 
 def most_overlap(task, question, options, ctx) -> str:
@@ -135,6 +177,13 @@ RULES: dict[str, Callable[..., str]] = {
     "canonical_rank": canonical_rank,
     "least_frequent": least_frequent,
     "least_overlap": least_overlap,
+    "most_frequent_all": most_frequent_all,
+    "most_frequent_max": most_frequent_max,
+    "most_prevalent": most_prevalent,
+    "most_prevalent_max": most_prevalent_max,
+    "longest_words": longest_words,
+    "most_word_overlap": most_word_overlap,
+    "most_frequent_text": most_frequent_text,
 }
 
 
@@ -143,6 +192,23 @@ def rule_hits(
 ) -> dict[str, int]:
     """1/0 per rule: does the rule pick ``answer``?"""
     return {name: int(rule(task, question, options, ctx) == answer) for name, rule in RULES.items()}
+
+
+def label_prevalence(items: Iterable) -> Counter:
+    """Counts of ``answer_labels`` over items (every task): the bench's label prevalence."""
+    c: Counter = Counter()
+    for it in items:
+        c.update(it.answer_labels)
+    return c
+
+
+def answer_texts(items: Iterable) -> Counter:
+    """Counts of ``question|correct option text`` over items."""
+    return Counter(
+        f"{it.question}|{it.options[it.answer]}"
+        for it in items
+        if it.options and it.answer in it.options
+    )
 
 
 def answer_frequencies(items: Iterable) -> Counter:
