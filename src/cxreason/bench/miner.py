@@ -84,7 +84,7 @@ REGIONS = {
 }
 PLAN_TEMPLATES = (
     "To answer, I examine {r}.",
-    "I review {r} in turn.",
+    "I systematically review {r}.",
     "I assess {r} on this image.",
 )
 TEMPORAL_PHRASE = {
