@@ -81,6 +81,13 @@ def test_status(text: str, expected: dict[str, str]) -> None:
         assert got.get(label) == status, (text, got)
 
 
+def test_hypothetical_mentions_are_dropped() -> None:
+    r = label_report(
+        "Heart size normal. Lungs are clear.", "If there is concern for rib fracture, XXXX."
+    )
+    assert "Fracture" not in r.labels and r.labels["No Finding"] == "present"
+
+
 def test_no_acute_abnormality_is_normal_but_does_not_negate_chronic_findings() -> None:
     assert labels("", "No acute cardiopulmonary abnormality.") == {"No Finding": P}
     got = labels(

@@ -19,6 +19,7 @@ from cxreason.labeling.ontology import CONCEPTS, MULTI_NORMAL
 from cxreason.labeling.scan import PairScanner, WordScanner
 from cxreason.labeling.sentences import split_sentences
 from cxreason.labeling.triggers import (
+    HYP,
     NEG,
     PSEUDO,
     PUNCT_INFO,
@@ -134,6 +135,8 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
     for start, end, i in concept_hits:
         entry = _ENTRIES[i]
         status = entry.status or _context_status(lower, start, end, sentence, triggers, trig_starts)
+        if status == HYP:
+            continue  # hypothetical: not asserted either way
         qstart = _qualified_start(lower, start, 0)
         out.append((qstart, end, entry.labelled, status))
     return tuple(out)
@@ -149,30 +152,30 @@ def _context_status(lower, start, end, sentence, triggers, trig_starts) -> str:
         kind = pre[1]
     else:
         kind = post[1]  # type: ignore[index]
-    return {NEG: ABSENT, UNC: UNCERTAIN}.get(kind, PRESENT)
+    return {NEG: ABSENT, UNC: UNCERTAIN, HYP: HYP}.get(kind, PRESENT)
 
 
 def _scan_pre(lower, start, s_start, triggers, trig_starts) -> tuple[int, str] | None:
     """Nearest pre-trigger governing a mention at ``start``: (distance in words, kind)."""
+    nearest: tuple[int, str] | None = None
     i = bisect.bisect_left(trig_starts, start) - 1
     while i >= 0:
         t_start, t_end, kind, direction = triggers[i]
-        if t_start < s_start:
-            return None
         i -= 1
+        if t_start < s_start:
+            break
         if t_end > start:
             continue
         words = _count_words(lower, t_end, start)
-        if words > PRE_WINDOW_WORDS:
-            return None
-        if kind == TERM:
-            return None
-        if direction == "post":
-            continue
-        if kind == PSEUDO and direction == "both":
+        if words > PRE_WINDOW_WORDS or kind == TERM:
+            break
+        if direction == "post" or (kind == PSEUDO and direction == "both"):
             continue  # transparent: "no opacity to suggest pneumonia"
-        return words, kind
-    return None
+        if kind == HYP:
+            return words, HYP  # a hypothetical governs everything in its scope
+        if nearest is None:
+            nearest = (words, kind)
+    return nearest
 
 
 def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | None:

@@ -5,7 +5,8 @@ the same clause ("no pneumothorax or large pleural effusion": both negated); ``p
 govern mentions that precede them ("pneumonia cannot be excluded"). ``pseudo`` triggers look
 like a trigger but are not one ("no change in cardiomegaly": still present; "no opacity to
 suggest pneumonia": the negation continues through "to suggest"). ``term`` triggers end a scope
-("no effusion, but there is atelectasis").
+("no effusion, but there is atelectasis"). ``hyp`` triggers mark a hypothetical ("if there is
+concern for a rib fracture"): such a mention is asserted neither way and is dropped.
 
 High-probability hedges ("probable", "likely", "most consistent with") leave a mention
 ``present``: the radiologist commits to the finding, and the NLM indexers of Open-I index such
@@ -23,7 +24,7 @@ import re
 
 from cxreason.labeling.scan import WordScanner
 
-NEG, UNC, PSEUDO, TERM = "neg", "unc", "pseudo", "term"
+NEG, UNC, PSEUDO, TERM, HYP = "neg", "unc", "pseudo", "term", "hyp"
 
 #: (kind, direction, fragments). direction: "pre", "post" or "both".
 _TRIGGERS: list[tuple[str, str, list[str]]] = [
@@ -122,6 +123,8 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (NEG, "both", [r"resolved|removed|cleared|absent"]),
+    # hypotheticals ("if there is concern for a fracture"): the mention is not asserted at all
+    (HYP, "pre", [r"if (?:there (?:is|are|be)|any)|in case of|should there be"]),
     (
         UNC,
         "both",
