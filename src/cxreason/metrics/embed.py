@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +45,7 @@ class Embedder:
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.n_encoded = 0  # sentences actually run through the model (cache misses)
+        self.encode_s = 0.0  # seconds spent in the model (model load excluded)
 
     @property
     def model(self):
@@ -61,8 +63,10 @@ class Embedder:
         todo = sorted({s for s in sentences if s not in self._cache})
         if not todo:
             return
+        model = self.model
         with self._lock:
-            vecs = self.model.encode(
+            t0 = time.perf_counter()
+            vecs = model.encode(
                 todo,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
@@ -71,6 +75,7 @@ class Embedder:
             ).astype(np.float32)
             self._cache.update(zip(todo, vecs, strict=True))
             self.n_encoded += len(todo)
+            self.encode_s += time.perf_counter() - t0
 
     def encode(self, sentences: Sequence[str]) -> np.ndarray:
         """Unit-norm embeddings of ``sentences`` (rows in input order), from the cache."""

@@ -145,19 +145,34 @@ def completeness(reasoning: str, reference: str) -> float:
     return sum(cand.matches(e) for e in ref) / len(ref)
 
 
+@lru_cache(maxsize=200_000)
 def _norm_step(s: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", s.casefold()).split())
+
+
+@lru_cache(maxsize=200_000)
+def _keyset(text: str) -> frozenset[tuple[str, str]]:
+    """(key, polarity) pairs of a text's entities: two texts share an entity iff these intersect."""
+    return frozenset((k, e.polarity) for e in entities(text) for k in e.keys())
 
 
 def step_entity_matches(steps: Sequence[str], reference_steps: Sequence[str]) -> np.ndarray:
     """Boolean matrix (steps x reference steps): same normalised text or a matching entity."""
     out = np.zeros((len(steps), len(reference_steps)), dtype=bool)
-    refs = [(_norm_step(r), _index(r)) for r in reference_steps]
+    refs = [(_norm_step(r), _keyset(r)) for r in reference_steps]
     for i, s in enumerate(steps):
-        ns, ents = _norm_step(s), entities(s)
-        for j, (nr, ridx) in enumerate(refs):
-            out[i, j] = ns == nr or any(ridx.matches(e) for e in ents)
+        ns, ks = _norm_step(s), _keyset(s)
+        for j, (nr, kr) in enumerate(refs):
+            out[i, j] = ns == nr or not ks.isdisjoint(kr)
     return out
+
+
+@lru_cache(maxsize=100_000)
+def matched_steps(steps: tuple[str, ...], reference_steps: tuple[str, ...]) -> tuple[bool, ...]:
+    """Per step: does it match some reference step by text or entity (cached per pair)."""
+    if not steps or not reference_steps:
+        return (False,) * len(steps)
+    return tuple(bool(x) for x in step_entity_matches(steps, reference_steps).any(axis=1))
 
 
 def effectiveness(
@@ -177,7 +192,7 @@ def effectiveness(
     reference_steps = [r for r in reference_steps if r.strip()]
     if not steps or not reference_steps:
         return 0.0
-    matched = step_entity_matches(steps, reference_steps).any(axis=1)
+    matched = np.array(matched_steps(tuple(steps), tuple(reference_steps)), dtype=bool)
     todo = semantic_candidates(steps, matched) if embedder is not None else []
     plain_refs = entityless(reference_steps)
     if todo and plain_refs:
@@ -208,9 +223,14 @@ def extract_think(output: str | None) -> str | None:
 
 def split_steps(text: str) -> list[str]:
     """Reasoning steps of a text: its sentences (labeler's splitter), stripped, non-empty."""
+    return list(_split_steps(text or ""))
+
+
+@lru_cache(maxsize=100_000)
+def _split_steps(text: str) -> tuple[str, ...]:
     from cxreason.labeling import split_sentences
 
-    return [text[a:b].strip() for a, b in split_sentences(text) if text[a:b].strip()]
+    return tuple(text[a:b].strip() for a, b in split_sentences(text) if text[a:b].strip())
 
 
 def reference_steps(item: BenchItem) -> list[str]:

@@ -81,10 +81,11 @@ def _prefetch_embeddings(
     for it, think in zip(items, thinks, strict=True):
         if not think:
             continue
-        steps, refs = rr.split_steps(think), rr.reference_steps(it)
+        steps = [s for s in rr.split_steps(think) if s.strip()]
+        refs = [r for r in rr.reference_steps(it) if r.strip()]
         if not steps or not refs:
             continue
-        todo = rr.semantic_candidates(steps, rr.step_entity_matches(steps, refs).any(axis=1))
+        todo = rr.semantic_candidates(steps, rr.matched_steps(tuple(steps), tuple(refs)))
         plain_refs = rr.entityless(refs)
         if todo and plain_refs:
             need.update(steps[i] for i in todo)
