@@ -128,6 +128,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"neoplasms?",
             r"tumou?rs?",
             r"carcinoma",
+            r"metastatic (?:disease|lesions?|nodules?|foci|deposits)",
             r"cavitation|cavitary|cavity",
         ],
     ),
