@@ -99,8 +99,10 @@ def _statement(e: rr.Entity, positive: bool) -> str | None:
     )
 
 
+@pytest.mark.parametrize("which", ["openi", "built"])
 @pytest.mark.parametrize("frac", [0.0, 0.25, 0.5, 1.0])
-def test_flipping_k_of_n_statements(openi_items, frac):
+def test_flipping_k_of_n_statements(which, frac, request):
+    openi_items = request.getfixturevalue(f"{which}_items")
     errs = []
     for it in [x for x in openi_items if x.task == "anomaly"]:
         pairs = []
@@ -121,6 +123,9 @@ def test_flipping_k_of_n_statements(openi_items, frac):
         errs.append(rr.factuality(text, it.report) - (len(pairs) - k) / len(pairs))
     assert len(errs) >= 30
     assert max(abs(e) for e in errs) <= 0.05
+    print(
+        f"{which} frac={frac}: {len(errs)} chains, max |factuality - (n-k)/n| = {max(map(abs, errs)):.4f}"
+    )
 
 
 def test_missing_and_broken_outputs_stay_in_the_denominator(openi_items, openi_bench, tmp_path):
@@ -212,3 +217,15 @@ def test_top_level_cli_mounts_score(openi_bench, openi_items, tmp_path):
         )
         == 2
     )
+
+
+def test_bad_benchmark_files_are_clear_errors(tmp_path, capsys):
+    pred = _write_preds(tmp_path / "p.jsonl", {"a": "<answer>A</answer>"})
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    assert main(["--bench", str(empty), "--pred", str(pred), "--out", str(tmp_path / "o")]) == 2
+    assert "no items" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "task": "essay"}\n')
+    assert main(["--bench", str(bad), "--pred", str(pred), "--out", str(tmp_path / "o")]) == 2
+    assert f"{bad}:1" in capsys.readouterr().out.replace("\n", "")

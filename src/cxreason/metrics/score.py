@@ -33,6 +33,8 @@ class ScoreError(ValueError):
 def load_bench(path: str | os.PathLike) -> list[BenchItem]:
     """Benchmark items; duplicate ids are an error naming file and line."""
     items = read_records(path, BenchItem)
+    if not items:
+        raise ScoreError(f"{path}: the benchmark has no items")
     seen: dict[str, int] = {}
     for n, it in enumerate(items, 1):
         if it.id in seen:
