@@ -72,3 +72,17 @@ def test_qwen2_vl_arch_and_cli(tmp_path):
 def test_bad_image_size_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="multiple of 28"):
         init_tiny(tmp_path / "x", image_size=100)
+
+
+def test_apply_image_size_caps_visual_tokens(tiny_model_dir):
+    from cxreason.train.model import load_processor
+    from cxreason.train.sft import apply_image_size
+
+    proc = load_processor(tiny_model_dir)
+    im = Image.new("RGB", (512, 512))
+    grid = lambda: proc.image_processor(images=[im], return_tensors="pt")["image_grid_thw"].tolist()  # noqa: E731
+    assert grid() == [[1, 8, 8]]  # the tiny model's 112 px budget
+    apply_image_size(proc, 224)
+    assert grid() == [[1, 16, 16]]
+    apply_image_size(proc, 56)
+    assert grid() == [[1, 4, 4]]

@@ -42,15 +42,25 @@ def image_options(script: Any) -> ImageOptions:
 
 
 def apply_image_size(processor: Any, side: int | None) -> None:
-    """Cap the processor's image resize at ``side``^2 pixels (Qwen-VL style processors)."""
+    """Cap a Qwen-VL-style processor's pixel budget at ``side``^2 pixels per image.
+
+    Transformers 5 keeps the budget in ``image_processor.size`` (``longest_edge`` = max pixels,
+    ``shortest_edge`` = min pixels); processors without one are left as they are (warned).
+    """
     ip = getattr(processor, "image_processor", None)
-    if side is None or ip is None or not hasattr(ip, "max_pixels"):
+    if side is None or ip is None:
         return
+    size = getattr(ip, "size", None)
+    if getattr(size, "longest_edge", None) is None:
+        logger.warning("image_size ignored: %s has no pixel budget", type(ip).__name__)
+        return
+    from transformers.image_utils import SizeDict
+
     px = side * side
-    ip.max_pixels = px
-    ip.min_pixels = min(ip.min_pixels or px, px)
-    if isinstance(getattr(ip, "size", None), dict) or hasattr(ip, "size"):
-        ip.size = {"shortest_edge": ip.min_pixels, "longest_edge": px}
+    ip.size = SizeDict(shortest_edge=min(size.shortest_edge or px, px), longest_edge=px)
+    for attr in ("max_pixels", "min_pixels"):  # older transformers keep them as attributes too
+        if getattr(ip, attr, None) is not None:
+            setattr(ip, attr, px if attr == "max_pixels" else min(getattr(ip, attr), px))
 
 
 def load_policy(model_args: Any, train_args: Any) -> tuple[Any, Any, Any]:

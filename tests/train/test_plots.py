@@ -1,0 +1,49 @@
+"""Reward-curve plot from a GRPO-style log history, and the GRPO-learns benchmark (slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from cxreason.train.plots import plot_reward_curve, reward_keys, series
+
+HISTORY = [
+    {
+        "step": s,
+        "reward": 0.1 * s,
+        "reward_std": 0.05,
+        "rewards/format_reward/mean": 0.2 * s / 2,
+        "rewards/accuracy_reward/mean": 0.05 * s,
+        "loss": 0.0,
+    }
+    for s in range(1, 6)
+] + [{"step": 5, "train_runtime": 1.0}]
+
+
+def test_series_and_reward_keys():
+    assert series(HISTORY, "reward")[0] == [1, 2, 3, 4, 5]
+    assert series(HISTORY, "missing") == ([], [])
+    assert reward_keys(HISTORY) == ["rewards/accuracy_reward/mean", "rewards/format_reward/mean"]
+
+
+def test_plot_reward_curve_writes_png(tmp_path):
+    out = plot_reward_curve(HISTORY, tmp_path / "r" / "reward_curve.png")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+@pytest.mark.slow
+def test_grpo_learns_benchmark(tmp_path):
+    """GRPO's reward rises: last-K mean > first-K mean + 2 SE (benchmarks/grpo_learns.py)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpo_learns.py"
+    spec = importlib.util.spec_from_file_location("grpo_learns", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rc = mod.main(["--out", str(tmp_path / "gl")])
+    figs = json.loads((tmp_path / "gl" / "grpo_learns.json").read_text())
+    assert rc == 0 and figs["gain"] > 2 * figs["se_gain"], figs
+    assert (tmp_path / "gl" / "grpo_learns.png").exists()
+    assert (tmp_path / "gl" / "grpo" / "reward_curve.png").exists()
