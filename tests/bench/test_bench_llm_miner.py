@@ -142,3 +142,27 @@ def test_kill_mid_run_then_resume(tmp_path, subset):
     m = json.loads((out / "manifest.json").read_text())
     assert m["chains"]["mining_failures"] == []
     assert m["counts"]["total"] == len(ids)
+
+
+def test_changed_items_are_mined_again(tmp_path, subset):
+    """A rerun whose options differ (here --n-candidates) never reuses a stale chain."""
+    fake = FakeLLMServer(miner_responder)
+    out = tmp_path / "b"
+    with ServerThread(fake) as st:
+        assert main(_llm_args(subset, out, st.base_url)) == 0
+        old = {it.id: it for it in _items(out)}
+        hits = fake.hits
+        assert main([*_llm_args(subset, out, st.base_url), "--n-candidates", "5"]) == 0
+        new = _items(out)
+    changed = [
+        it for it in new if it.options != old[it.id].options or it.answer != old[it.id].answer
+    ]
+    assert changed and fake.hits > hits
+    kept_before = [it for it in changed if old[it.id].reasoning]
+    assert kept_before and all(it.reasoning for it in kept_before)  # redone, not dropped as stale
+    for it in new:
+        if it.reasoning:
+            assert (
+                reaches_answer(it, it.reasoning_steps)
+                and factuality(it.reasoning, it.report) == 1.0
+            )

@@ -73,6 +73,7 @@ def build(
         None, help="LLM response cache folder (default OUT/.llm_cache)."
     ),
     llm_timeout: float = typer.Option(60.0, help="Seconds per LLM request."),
+    llm_max_retries: int = typer.Option(5, help="Retries per LLM request (429/5xx/timeouts)."),
     max_label_ratio: float = typer.Option(
         2.0, help="Max items of the most / least frequent label."
     ),
@@ -106,6 +107,7 @@ def build(
             llm_concurrency=llm_concurrency,
             llm_cache=llm_cache,
             llm_timeout_s=llm_timeout,
+            llm_max_retries=llm_max_retries,
         )
         manifest = build_bench(cfg)
     except (RecordError, FileNotFoundError, ValueError) as e:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 import threading
@@ -39,6 +41,13 @@ class MineResult:
     id: str
     steps: list[str]
     error: str | None = None
+    item_hash: str = ""
+
+
+def item_hash(item: BenchItem) -> str:
+    """What a chain depends on: question, options, answer, report (a changed item is redone)."""
+    blob = json.dumps([item.question, item.options, item.answer, item.report], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
 def _stage(client: LLMClient, name: str, messages: list[dict], validate: Callable[[str], object]):
@@ -102,7 +111,7 @@ class ProgressLog:
         for rec in read_appended_jsonl(self.path):
             if rec.get("fp") == self.fingerprint:
                 out[rec["id"]] = MineResult(
-                    rec["id"], list(rec.get("steps") or []), rec.get("error")
+                    rec["id"], list(rec.get("steps") or []), rec.get("error"), rec.get("h", "")
                 )
         return out
 
@@ -110,7 +119,13 @@ class ProgressLog:
         with self._lock:
             append_jsonl(
                 self.path,
-                {"fp": self.fingerprint, "id": res.id, "steps": res.steps, "error": res.error},
+                {
+                    "fp": self.fingerprint,
+                    "id": res.id,
+                    "h": res.item_hash,
+                    "steps": res.steps,
+                    "error": res.error,
+                },
             )
 
 
@@ -122,7 +137,10 @@ def mine_llm(
     seed: int = 0,
 ) -> dict[str, MineResult]:
     """Mine every job not already finished in ``progress``; returns id -> result for all jobs."""
-    done = {k: v for k, v in progress.load().items() if v.error is None}
+    hashes = {it.id: item_hash(it) for it, _ in jobs}
+    done = {
+        k: v for k, v in progress.load().items() if v.error is None and v.item_hash == hashes.get(k)
+    }
     todo = [(it, info) for it, info in jobs if it.id not in done]
     log.info(
         "llm miner: %d items, %d already done, %d to mine",
@@ -134,9 +152,9 @@ def mine_llm(
     def work(job: tuple[BenchItem, StudyInfo]) -> MineResult:
         item, info = job
         try:
-            res = MineResult(item.id, mine_item(client, item, info, seed))
+            res = MineResult(item.id, mine_item(client, item, info, seed), None, hashes[item.id])
         except MiningError as e:
-            res = MineResult(item.id, [], str(e))
+            res = MineResult(item.id, [], str(e), hashes[item.id])
             log.warning("%s: mining failed: %s", item.id, e)
         progress.append(res)
         return res
