@@ -34,6 +34,18 @@ def test_paired_bootstrap():
     assert delta == 0.15 and ci[0] > 0 and p < 0.01
     _, _, p_same = paired_bootstrap_p(b, b)
     assert p_same == 1.0
-    rng = np.random.default_rng(3)
-    x, y = rng.integers(0, 2, 300), rng.integers(0, 2, 300)
-    assert paired_bootstrap_p(x, y)[2] > 0.05 or abs(x.mean() - y.mean()) > 0.08
+
+
+def test_ci_coverage_and_null_p_values_are_calibrated():
+    """95% CIs cover the true mean ~95% of the time; null p-values are rarely < 0.05."""
+    rng = np.random.default_rng(7)
+    covered, small_p = 0, 0
+    trials = 200
+    for t in range(trials):
+        v = (rng.random(200) < 0.7).astype(float)
+        _, (lo, hi) = mean_ci(v, n_resamples=500, seed=t)
+        covered += lo <= 0.7 <= hi
+        x, y = (rng.random(150) < 0.6).astype(float), (rng.random(150) < 0.6).astype(float)
+        small_p += paired_bootstrap_p(x, y, n_resamples=500, seed=t)[2] < 0.05
+    assert 0.90 <= covered / trials <= 0.99
+    assert small_p / trials <= 0.10
