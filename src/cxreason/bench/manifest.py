@@ -29,6 +29,10 @@ def _ordered(counter: Counter, order: Sequence[str]) -> dict[str, int]:
     return {k: counter[k] for k in keys}
 
 
+def _by_label(d: dict[str, int]) -> dict[str, int]:
+    return {lb: d[lb] for lb in canonical_order(d)}
+
+
 def build_manifest(
     items: Sequence[BenchItem], cfg: BuildConfig, state: BuildState, source_hash: str
 ) -> dict:
@@ -114,8 +118,8 @@ def build_manifest(
         },
         "balance": {
             t: {
-                "available": state.balance[t].available,
-                "kept": state.balance[t].kept,
+                "available": _by_label(state.balance[t].available),
+                "kept": _by_label(state.balance[t].kept),
                 "cap": state.balance[t].cap,
                 "too_rare": state.balance[t].too_rare,
                 "max_min_ratio": state.balance[t].ratio(),
