@@ -109,7 +109,7 @@ def parse_matches(text: str, n: int, key: str, ref_key: str) -> list[dict]:
 
 
 def _has_ref(item: BenchItem) -> bool:
-    return bool((item.reasoning or "").strip() or item.reasoning_steps)
+    return bool(rr.reference_text(item).strip())
 
 
 class LLMJudge:
@@ -129,9 +129,9 @@ class LLMJudge:
         matching calls are skipped where one side turns out to have no entity)."""
         thinks = [rr.extract_think(o) for o in outputs]
         scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
-        texts = {x for it, t in scored for x in (t, it.report, it.reasoning or "") if x.strip()}
+        texts = {x for it, t in scored for x in (t, it.report, rr.reference_text(it)) if x.strip()}
         ent_pairs = {(t, it.report) for it, t in scored} | {
-            (it.reasoning or "", t) for it, t in scored
+            (rr.reference_text(it), t) for it, t in scored
         }
         step_pairs = {(t, tuple(rr.reference_steps(it))) for it, t in scored}
         return {
@@ -213,11 +213,11 @@ class LLMJudge:
         thinks = [rr.extract_think(o) for o in outputs]
         scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
         texts = [t for _, t in scored] + [
-            x for it, _ in scored for x in (it.report, it.reasoning or "")
+            x for it, _ in scored for x in (it.report, rr.reference_text(it))
         ]
         ents = self.extract(texts)
         fact_pairs = [(t, it.report) for it, t in scored]
-        comp_pairs = [(it.reasoning or "", t) for it, t in scored]
+        comp_pairs = [(rr.reference_text(it), t) for it, t in scored]
         matches = self.match_entities(fact_pairs + comp_pairs, ents)
         steps = self.match_steps([(t, tuple(rr.reference_steps(it))) for it, t in scored])
         if self.errors:
@@ -231,13 +231,13 @@ class LLMJudge:
                 rows.append(rr.score_reasoning(t, it))  # no reference chain: no RadRScore
                 continue
             if not t:
-                rows.append(rr._zero(has_reasoning=False))
+                rows.append(rr.zero_parts(has_reasoning=False))
                 continue
             rows.append(
                 self._parts(
                     ents[t],
                     matches[(t, it.report)],
-                    matches[(it.reasoning or "", t)],
+                    matches[(rr.reference_text(it), t)],
                     steps[(t, tuple(rr.reference_steps(it)))],
                 )
             )

@@ -5,8 +5,9 @@ distinct (ontology concept, polarity) in a text. Polarity: ``present`` and ``unc
 *positive* (a hedged finding does not contradict a stated one), ``absent`` is *negative*.
 
 Two entities match when they share a key with the same polarity and conflict when they share a
-key with opposite polarities. Keys: the concept, plus its CheXpert label (so "granuloma" and
-"nodule", both Lung Lesion, match at label level); ``No Finding`` is never a label-level key.
+key with opposite polarities. Keys: the concept, plus its CheXpert label (so the concepts
+"fracture" and "acute bone abnormality", both Fracture, match at label level); ``No Finding``
+is never a label-level key.
 
 - factuality(reasoning, report): share of the reasoning's entities that agree with the report.
   An entity the report does not mention (by concept or label) is correct when negative (the
@@ -20,8 +21,8 @@ key with opposite polarities. Keys: the concept, plus its CheXpert label (so "gr
 - effectiveness(steps, reference_steps): share of steps that match some reference step: equal
   normalised text or a matching entity; a step asserting no entity at all ("I will review the
   lungs") may instead match a reference step that asserts none either (a plan step) by MiniLM
-  cosine similarity >= threshold. Entities decide wherever
-  they exist, so similar wording never rescues a contradicted or irrelevant finding.
+  cosine similarity >= threshold. Entities decide wherever they exist, so similar wording
+  never rescues a contradicted or irrelevant finding.
   0.0 when there are no steps.
 
 An item's RadRScore is the mean of the three; 0 for all parts when the output has no
@@ -233,9 +234,14 @@ def _split_steps(text: str) -> tuple[str, ...]:
     return tuple(text[a:b].strip() for a, b in split_sentences(text) if text[a:b].strip())
 
 
+def reference_text(item: BenchItem) -> str:
+    """The item's reference chain as one text (``reasoning``, else its steps joined)."""
+    return (item.reasoning or "").strip() or " ".join(item.reasoning_steps)
+
+
 def reference_steps(item: BenchItem) -> list[str]:
-    """The item's reference steps (``reasoning_steps``, else sentences of ``reasoning``)."""
-    return list(item.reasoning_steps) or split_steps(item.reasoning or "")
+    """The item's reference steps (non-blank ``reasoning_steps``, else sentences of ``reasoning``)."""
+    return [s for s in item.reasoning_steps if s.strip()] or split_steps(item.reasoning or "")
 
 
 def score_reasoning(
@@ -248,20 +254,20 @@ def score_reasoning(
 
     An item without a reference chain (answer-only item) has no RadRScore: parts are None.
     """
-    if not (item.reasoning or "").strip() and not item.reasoning_steps:
+    if not reference_text(item).strip():
         return {
             **dict.fromkeys(("factuality", "completeness", "effectiveness", "radrscore")),
             "has_reasoning": bool(think),
             "n_entities": len(entities(think)) if think else 0,
         }
     if not think:
-        return _zero(has_reasoning=False)
+        return zero_parts(has_reasoning=False)
     if embedder is _DEFAULT:
         from cxreason.metrics.embed import default_embedder
 
         embedder = default_embedder()
     fact = factuality(think, item.report)
-    comp = completeness(think, item.reasoning or "")
+    comp = completeness(think, reference_text(item))
     eff = effectiveness(split_steps(think), reference_steps(item), embedder, threshold)
     f = 0.0 if fact is None else fact
     return {
@@ -274,7 +280,7 @@ def score_reasoning(
     }
 
 
-def _zero(has_reasoning: bool) -> dict:
+def zero_parts(has_reasoning: bool) -> dict:
     return {
         "factuality": 0.0,
         "completeness": 0.0,
