@@ -303,7 +303,9 @@ def test_access_log_is_json_without_image_bytes(live_server, caplog):
     )
     deadline = time.monotonic() + 5  # the line is written just after the response is sent
     while True:
-        recs = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cxreason.serve.access"]
+        recs = [
+            json.loads(r.getMessage()) for r in caplog.records if r.name == "cxreason.serve.access"
+        ]
         recs = [r for r in recs if r["path"] == "/v1/chat/completions"]
         if recs or time.monotonic() > deadline:
             break

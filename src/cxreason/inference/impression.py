@@ -60,11 +60,15 @@ def reasoning_findings(think: str | None) -> dict[str, tuple[str, str]]:
 
 
 def _question_label(question: str) -> str | None:
-    from cxreason.metrics.outcome import parse_label_set
+    """The CheXpert label a binary question asks about (by :data:`prompts.BINARY_TEMPLATE`)."""
+    import re
 
-    found, _ = parse_label_set(question)
-    found = canonical_order(found - {NO_FINDING})
-    return found[0] if len(found) == 1 else None
+    from cxreason import prompts
+    from cxreason.labeling.ontology import normalize_label_name
+
+    head, _, tail = prompts.BINARY_TEMPLATE.partition("{finding}")
+    m = re.fullmatch(re.escape(head) + r"(.+?)" + re.escape(tail), question.strip())
+    return normalize_label_name(m.group(1)) if m else None
 
 
 def answer_findings(answer: str | None, item: BenchItem | None) -> dict[str, str]:

@@ -685,3 +685,45 @@ def json_log_handler() -> logging.Handler:
     h = logging.StreamHandler()
     h.setFormatter(logging.Formatter("%(message)s"))
     return h
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class BackgroundServer:
+    """Context manager: uvicorn serving ``app`` on ``host:port`` in a daemon thread.
+
+    ``port=None`` picks a free port; ``url`` is the base URL. For tests, benchmarks, notebooks.
+    """
+
+    def __init__(
+        self, app, host: str = "127.0.0.1", port: int | None = None, start_timeout_s: float = 30
+    ):
+        import uvicorn
+
+        self.host, self.port = host, port or free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self.start_timeout_s = start_timeout_s
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False)
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
