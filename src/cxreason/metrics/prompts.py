@@ -1,7 +1,9 @@
 """The LLM judge's prompts for RadRScore: one versioned source of truth.
 
-After ChestX-Reasoner (RadRScore: an LLM extracts the medical entities of the model's reasoning,
-of the report and of the reference reasoning, then matches them semantically). Replies are
+After ChestX-Reasoner's RadRScore procedure (an LLM extracts the medical entities of the model's
+reasoning, of the report and of the reference reasoning, then matches them semantically). The
+paper's exact prompt wording was not available when these were written: the texts below follow
+its procedure, not its words. Replies are
 JSON objects (the client asks for JSON mode). Bump ``JUDGE_PROMPTS_VERSION`` on any change: it
 is recorded in scores.json, and the client's cache is keyed by the full prompt text.
 """
