@@ -331,3 +331,21 @@ def test_images_dir_resolves_jsonl_paths(tmp_path, shared_data):
     m = json.loads((tmp_path / "o" / "manifest.json").read_text())
     assert m["images"]["missing_list"] == [str(Path(imgs) / "absent.png")]
     assert m["images"]["total"] == 2
+
+
+def test_identical_bytes_across_processes(tmp_path, openi_reports):
+    """Separate processes with different hash seeds (set iteration order) write the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    sub = openi_subset(openi_reports, tmp_path / "sub.csv", 150)
+    outs = []
+    for h in ("1", "2"):
+        out = tmp_path / f"o{h}"
+        env = {**os.environ, "PYTHONHASHSEED": h}
+        cmd = [sys.executable, "-m", "cxreason.bench.cli", "build", str(sub), "--out", str(out)]
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        outs.append(out)
+    for f in ("bench.jsonl", "manifest.json"):
+        assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
