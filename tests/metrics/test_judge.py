@@ -112,3 +112,15 @@ def test_cli_llm_backend_end_to_end(judge_server, built_items, built_bench, tmp_
     assert with_ref and all(r["factuality"] == 1.0 and r["completeness"] == 1.0 for r in with_ref)
     assert any((out / "llm_cache").rglob("*.json"))
     assert main([*args[:6], "--backend", "llm"]) == 2  # missing --llm-base-url / --llm-model
+
+
+def test_parse_matches_tolerates_string_ids_and_fills_missing():
+    from cxreason.metrics.judge import parse_matches
+
+    text = '{"matches": [{"a": "1", "b": "0", "agree": true}, {"a": 7, "b": 1}, {"a": 0, "b": "none"}]}'
+    ms = parse_matches(text, 3, "a", "b")
+    assert [m["b"] for m in ms] == [None, 0, None]
+    assert ms[1]["agree"] is True
+    assert parse_entities('{"entities": [{"name": "Edema", "status": "Negative"}]}') == [
+        {"name": "edema", "status": "absent"}
+    ]

@@ -36,6 +36,15 @@ from cxreason.records import BenchItem
 
 log = logging.getLogger(__name__)
 STATUSES = ("present", "absent", "uncertain")
+#: Status spellings judges use besides the three canonical ones.
+_STATUS_ALIASES = {
+    "positive": "present",
+    "negative": "absent",
+    "normal": "absent",
+    "possible": "uncertain",
+    "hedged": "uncertain",
+    "indeterminate": "uncertain",
+}
 _FENCE_RE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 
@@ -88,11 +97,23 @@ def parse_entities(text: str) -> list[dict]:
     out = []
     for e in ents:
         name, status = str(e.get("name", "")).strip().casefold(), str(e.get("status", "")).lower()
+        status = _STATUS_ALIASES.get(status, status)
         if not name or status not in STATUSES:
             raise ValueError(f"bad entity {e!r}")
         if {"name": name, "status": status} not in out:
             out.append({"name": name, "status": status})
     return out
+
+
+def _as_id(v) -> int | None:
+    """An id as int (``3`` or ``"3"``), else None (``null``, ``"none"``, garbage)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v.strip())
+    return None
 
 
 def parse_matches(text: str, n: int, key: str, ref_key: str) -> list[dict]:
@@ -102,9 +123,9 @@ def parse_matches(text: str, n: int, key: str, ref_key: str) -> list[dict]:
         raise ValueError("'matches' must be a list")
     by_id: dict[int, dict] = {}
     for m in raw:
-        i = m.get(key)
-        if isinstance(i, int) and 0 <= i < n:
-            by_id[i] = m
+        i = _as_id(m.get(key))
+        if i is not None and 0 <= i < n:
+            by_id[i] = {**m, key: i, ref_key: _as_id(m.get(ref_key))}
     return [by_id.get(i, {key: i, ref_key: None}) for i in range(n)]
 
 
