@@ -43,12 +43,16 @@ def temporal_studies(n_patients: int = 90, seed: int = 0) -> list[Study]:
             impression=f"{label.split()[-1].capitalize()} present.",
             images=[ImageRef(f"{pid}/s1_frontal.png", "frontal")],
         )
+        resolved = cls == "improving" and p % 2 == 0  # some improvements resolve completely
+        now = PHRASE[label][1] if resolved else PHRASE[label][0]
         cur = Study(
             study_id=f"{pid}-s2",
             dataset="synthetic-mscxrt",
             patient_id=pid,
-            findings=f"{PHRASE[label][0]} {PHRASE[other][1]} No fracture.",
-            impression=f"The {label.lower()} is {PROGRESSION_WORD[cls]}.",
+            findings=f"{now} {PHRASE[other][1]} No fracture.",
+            impression="Resolved."
+            if resolved
+            else f"The {label.lower()} is {PROGRESSION_WORD[cls]}.",
             images=[
                 ImageRef(f"{pid}/s2_frontal.png", "frontal"),
                 ImageRef(f"{pid}/s2_lateral.png", "lateral"),

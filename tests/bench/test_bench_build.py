@@ -233,6 +233,10 @@ def test_temporal_from_synthetic_pairs(tmp_path):
     per = Counter((question_label(it), it.split, it.options[it.answer]) for it in temporal)
     for (lb, split, _), n in per.items():  # classes balanced per label and split
         assert all(per[(lb, split, c)] == n for c in ("worsening", "stable", "improving"))
+    resolved = [it for it in temporal if not it.answer_labels]
+    assert resolved and all(it.options[it.answer] == "improving" for it in resolved)
+    for it in temporal:  # chains hold for resolved findings too
+        assert it.reasoning and factuality(it.reasoning, it.report) == 1.0, it.id
     audit = audit_items(items)
     assert audit["temporal"]["flagged"] == [] and audit["binary"]["flagged"] == []
     letters = audit["temporal"]["letters"]

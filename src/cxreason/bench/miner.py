@@ -176,7 +176,13 @@ def final_step(item: BenchItem, rng: random.Random) -> str:
         return f"So this chest X-ray {verb} {NAMES.get(lb, lb.lower())}: the answer is {a}) {text}."
     if item.task == "temporal":
         lb = question_label(item) or ""
-        return f"Compared with the reference image, the {NAMES.get(lb, lb.lower())} {TEMPORAL_PHRASE[text]}, so the answer is {a}) {text}."
+        change = TEMPORAL_PHRASE[text]
+        if text == "improving" and not item.answer_labels:  # no longer present on the new image
+            change = "has resolved"
+        name = NAMES.get(lb, lb.lower())
+        return (
+            f"Compared with the reference image, the {name} {change}, so the answer is {a}) {text}."
+        )
     if item.answer_labels == [NO_FINDING]:
         return f"No abnormality is present, so the answer is {a}) {text}."
     lead = "The finding present is" if item.task == "single" else "The findings present are"
