@@ -25,18 +25,28 @@ app = typer.Typer(
 # (module, attribute, name, help). A module's attribute is either a Typer app (mounted as a
 # group) or a plain function (registered as a single command).
 _COMMANDS: list[tuple[str, str, str, str]] = [
-    ("cxreason.labeling.cli", "app", "label", "Label reports with CheXpert-14 + extended ontology."),
+    (
+        "cxreason.labeling.cli",
+        "app",
+        "label",
+        "Label reports with CheXpert-14 + extended ontology.",
+    ),
     ("cxreason.bench.cli", "app", "bench", "Build and audit the VQA reasoning benchmark."),
     ("cxreason.metrics.cli", "score", "score", "Score predictions: accuracy, RadRScore, CIs."),
     ("cxreason.train.cli", "app", "train", "SFT then GRPO training (TRL)."),
     ("cxreason.train.model_cli", "app", "model", "Build or inspect models (init-tiny)."),
     ("cxreason.inference.cli", "predict", "predict", "Run a model over a benchmark or study."),
-    ("cxreason.inference.serve_cli", "serve", "serve", "Serve a model over HTTP (OpenAI API + viewer)."),
+    (
+        "cxreason.inference.serve_cli",
+        "serve",
+        "serve",
+        "Serve a model over HTTP (OpenAI API + viewer).",
+    ),
     ("cxreason.demo", "demo", "demo", "The whole pipeline on bundled data on a CPU."),
 ]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
@@ -75,21 +85,20 @@ _mount()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (defaults to ``sys.argv[1:]``); returns the exit code."""
     try:
-        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+        rv = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
     except SystemExit as e:  # typer.Exit / click exits
         return int(e.code or 0)
     except typer.Exit as e:
         return int(e.exit_code or 0)
-    except Exception as e:  # click usage errors etc.
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # usage errors: typer vendors click, so match by interface
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+            return int(e.exit_code)
+        if type(e).__name__ == "Abort":
             return 1
         raise
-    return 0
+    # In non-standalone mode click returns the code of a typer.Exit instead of raising it.
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

@@ -34,4 +34,26 @@ def test_failed_stage_leaves_no_marker(tmp_path):
     calls = []
     StageRunner(tmp_path).run("a", {}, lambda: calls.append(1))
     assert calls == [1]
-    assert json.loads((tmp_path / ".stages" / "a.json").read_text())["fingerprint"] == fingerprint({})
+    assert json.loads((tmp_path / ".stages" / "a.json").read_text())["fingerprint"] == fingerprint(
+        {}
+    )
+
+
+def test_changed_config_removes_stale_outputs_but_interruption_keeps_them(tmp_path):
+    out = tmp_path / "sft"
+
+    def interrupted():
+        out.mkdir(exist_ok=True)
+        (out / "checkpoint-1").mkdir(exist_ok=True)
+        raise KeyboardInterrupt
+
+    try:
+        StageRunner(tmp_path).run("sft", {"lr": 1}, interrupted, outputs=(out,))
+    except KeyboardInterrupt:
+        pass
+    seen = []
+    StageRunner(tmp_path).run(
+        "sft", {"lr": 1}, lambda: seen.append((out / "checkpoint-1").exists()), outputs=(out,)
+    )
+    StageRunner(tmp_path).run("sft", {"lr": 2}, lambda: seen.append(out.exists()), outputs=(out,))
+    assert seen == [True, False]

@@ -22,6 +22,10 @@ def demo(
     seed: int = typer.Option(0, help="Seed of every stage."),
     fast: bool = typer.Option(False, "--fast", help="Small and quick (CI): fewer items and steps."),
     force: bool = typer.Option(False, "--force", help="Redo every stage, even finished ones."),
+    eval_items: int = typer.Option(None, help="Held-out items to predict (default 400; 120 fast)."),
+    augment: int = typer.Option(None, help="Extra phantom renders per training study."),
+    sft_steps: int = typer.Option(None, help="Override the SFT recipe's length (max_steps)."),
+    grpo_steps: int = typer.Option(None, help="Override the GRPO recipe's max_steps."),
 ) -> None:
     """Run the whole method on a CPU: synthetic phantoms of real Open-I reports, SFT → GRPO."""
     from rich.console import Console
@@ -34,6 +38,14 @@ def demo(
         seed=seed,
         fast=fast,
     )
+    if eval_items is not None:
+        cfg.max_eval_items = eval_items
+    if augment is not None:
+        cfg.augment = augment
+    if sft_steps is not None:
+        cfg.sft_overrides += ["--max_steps", str(sft_steps)]
+    if grpo_steps is not None:
+        cfg.grpo_overrides += ["--max_steps", str(grpo_steps)]
     try:
         scores = run_demo(cfg, force=force)
     except (FileNotFoundError, RuntimeError) as e:

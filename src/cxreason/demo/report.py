@@ -60,7 +60,14 @@ def plot_comparison(scores: dict[str, dict], path: Path, tasks: tuple[str, ...])
                 vals.append(v)
                 err[0].append(max(0.0, v - lo))
                 err[1].append(max(0.0, hi - v))
-            ax.bar(x + (j - (len(systems) - 1) / 2) * width, vals, width, yerr=err, capsize=3, label=name)
+            ax.bar(
+                x + (j - (len(systems) - 1) / 2) * width,
+                vals,
+                width,
+                yerr=err,
+                capsize=3,
+                label=name,
+            )
         if metric == "accuracy" and "binary" in tasks:
             ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xticks(x, tasks)
@@ -148,7 +155,9 @@ def write_report(
         "</table><p><img src='scores_comparison.png' alt='scores'></p>",
     ]
     if curve_name:
-        parts.append(f"<h2>GRPO reward curve</h2><p><img src='{curve_name}' alt='reward curve'></p>")
+        parts.append(
+            f"<h2>GRPO reward curve</h2><p><img src='{curve_name}' alt='reward curve'></p>"
+        )
     parts.append("<h2>Examples (trained model)</h2>")
     for ex in examples:
         parts.append(
