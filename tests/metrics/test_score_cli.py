@@ -229,3 +229,16 @@ def test_bad_benchmark_files_are_clear_errors(tmp_path, capsys):
     bad.write_text('{"id": "a", "task": "essay"}\n')
     assert main(["--bench", str(bad), "--pred", str(pred), "--out", str(tmp_path / "o")]) == 2
     assert f"{bad}:1" in capsys.readouterr().out.replace("\n", "")
+
+
+def test_same_inputs_give_identical_outputs(openi_items, openi_bench, tmp_path):
+    outs = _foreign_outputs(openi_items)
+    half = dict(list(outs.items())[::2])
+    pred = _write_preds(tmp_path / "p.jsonl", half)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(d)]) == 0
+    for name in ("scores.json", "per_item.jsonl", "report.md"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    s = json.loads((a / "scores.json").read_text())
+    assert s["n_missing"] == len(openi_items) - len(half)
