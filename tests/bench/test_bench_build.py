@@ -353,3 +353,19 @@ def test_identical_bytes_across_processes(tmp_path, openi_reports):
         outs.append(out)
     for f in ("bench.jsonl", "manifest.json"):
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
+
+
+def test_answers_agree_with_mesh(openi_bench, openi_reports):
+    """Answers vs the NLM indexers' MeSH terms wherever those are unambiguous (the held-out check)."""
+    from cxreason.bench.audit import mesh_agreement
+    from cxreason.data.openi import read_openi_gold
+
+    agree = mesh_agreement(openi_bench["items"], read_openi_gold(openi_reports))
+    floors = {"binary": 0.95, "single": 0.93, "multiple": 0.88, "anomaly": 0.93}
+    for task, floor in floors.items():
+        assert agree[task]["n"] >= 100 or task == "multiple", agree[task]["n"]
+        assert agree[task]["rate"] >= floor, (
+            task,
+            agree[task]["rate"],
+            agree[task]["disagreements"][:10],
+        )

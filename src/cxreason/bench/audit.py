@@ -70,3 +70,40 @@ def audit_items(
 
 def any_flagged(report: dict) -> bool:
     return any(v.get("flagged") for v in report.values())
+
+
+def mesh_agreement(items: Sequence[BenchItem], gold: dict[str, str]) -> dict:
+    """Agreement of answers with Open-I MeSH annotations (``study_id -> MeSH cell``).
+
+    Only indexed studies count; an item is left out when a label its answer rests on is
+    *ambiguous* in the MeSH mapping (``cxreason.labeling.mesh``). An answer agrees when every
+    label it asserts present is a MeSH positive and, for a binary "No", the label is not one.
+    Returns per task ``{n, agree, rate, disagreements: [ids]}``.
+    """
+    from cxreason.bench.miner import question_label
+    from cxreason.labeling.mesh import is_indexed, mesh_labels
+
+    out: dict = {}
+    for it in items:
+        cell = gold.get(it.study_id, "")
+        if not is_indexed(cell):
+            continue
+        pos, amb = mesh_labels(cell)
+        if it.task == "binary":
+            lb = question_label(it)
+            if lb in amb:
+                continue
+            ok = (lb in pos) == (it.answer == "A")
+        else:
+            asserted = set(it.answer_labels)
+            if asserted & amb:
+                continue
+            ok = asserted <= pos
+        rep = out.setdefault(it.task, {"n": 0, "agree": 0, "disagreements": []})
+        rep["n"] += 1
+        rep["agree"] += int(ok)
+        if not ok:
+            rep["disagreements"].append(it.id)
+    for rep in out.values():
+        rep["rate"] = round(rep["agree"] / rep["n"], 4) if rep["n"] else None
+    return out

@@ -157,6 +157,9 @@ def audit(
         None, help="Score only this split (frequencies still from train)."
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the audit as JSON here."),
+    mesh: Path | None = typer.Option(
+        None, "--mesh", help="Open-I reports CSV: also check answers against its MeSH column."
+    ),
 ) -> None:
     """Blind-rule accuracies per closed task vs chance, and the letter distribution."""
     from cxreason.bench.audit import any_flagged, audit_items
@@ -169,9 +172,11 @@ def audit(
         raise click.ClickException(str(e)) from None
     rep = audit_items(items, tolerance, split)
     Console().print(_audit_table(rep, tolerance))
+    if mesh is not None:
+        rep["mesh_agreement"] = _mesh(items, mesh)
     if json_out is not None:
         write_json(json_out, rep)
-    if any_flagged(rep):
+    if any_flagged({k: v for k, v in rep.items() if k != "mesh_agreement"}):
         console.print("[red]leakage: some blind rule beats chance + tolerance[/red]")
         if strict:  # SystemExit survives click's non-standalone mode (cxreason.cli.main)
             raise SystemExit(1)
@@ -179,6 +184,29 @@ def audit(
         console.print(
             f"[green]no blind rule above chance + {tolerance:g} on any closed task[/green]"
         )
+
+
+def _mesh(items, reports_csv: Path) -> dict:
+    from cxreason.bench.audit import mesh_agreement
+    from cxreason.data.openi import read_openi_gold
+
+    try:
+        agree = mesh_agreement(items, read_openi_gold(reports_csv))
+    except (RecordError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    t = Table(title="Answers vs MeSH annotations (indexed, unambiguous)")
+    for col in ("task", "n", "agree", "rate", "first disagreements"):
+        t.add_column(col)
+    for task, v in agree.items():
+        t.add_row(
+            task,
+            str(v["n"]),
+            str(v["agree"]),
+            f"{v['rate']:.3f}",
+            ", ".join(v["disagreements"][:4]),
+        )
+    Console().print(t)
+    return agree
 
 
 def _audit_table(rep: dict, tol: float) -> Table:
