@@ -3,7 +3,8 @@
 Its replies are valid judge JSON *computed from the request* with the labeler, so scores
 through it are checkable: extraction -> the labeler's concepts and statuses; entity matching ->
 same concept name (else same CheXpert label), statuses agree by polarity; step matching -> same text or a shared
-(concept, polarity). ``bad_json_for`` makes it answer garbage for one request kind.
+(concept, polarity). ``state["bad_json_for"] = "TASK: X"`` makes it answer garbage to that
+request kind (until a repair turn, or always with ``state["bad_json_always"] = True``).
 """
 
 from __future__ import annotations
@@ -79,10 +80,12 @@ def make_app(state: dict) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> dict:
         body = await request.json()
-        user = body["messages"][-1]["content"]
+        user = next(m["content"] for m in body["messages"] if m["content"].startswith("TASK:"))
+        repair = body["messages"][-1]["content"] != user
         state["requests"] += 1
-        state["kinds"].append(user.split("\n", 1)[0])
-        if state.get("bad_json_for") and user.startswith(state["bad_json_for"]):
+        state["kinds"].append(user.split("\n", 1)[0] + (" (repair)" if repair else ""))
+        bad = state.get("bad_json_for") and user.startswith(state["bad_json_for"])
+        if bad and (state.get("bad_json_always") or not repair):
             content = "Sure! Here are the entities: cardiomegaly"
         else:
             content = json.dumps(_reply(user))

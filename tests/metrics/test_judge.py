@@ -52,11 +52,16 @@ def test_judge_agrees_with_offline_on_flipped_and_foreign_reasoning(
     assert sum(fl) / len(fl) < 0.95
 
 
-def test_invalid_judge_json_is_an_error_not_a_zero(judge_server, openi_items, tmp_path):
-    judge_server.state["bad_json_for"] = "TASK: ENTITY_MATCHING"
+def test_invalid_judge_json_is_repaired_once_then_an_error(judge_server, openi_items, tmp_path):
     items = openi_items[:4]
+    judge_server.state["bad_json_for"] = "TASK: ENTITY_MATCHING"
     judge = LLMJudge(LLMClient(judge_server.base_url, "judge-test", cache_dir=tmp_path / "c"))
-    with pytest.raises(JudgeError, match="invalid judge JSON"):
+    rows = sc.score_predictions(items, _ref_outputs(items), backend="llm", judge=judge)
+    assert all(r["factuality"] == 1.0 for r in rows)  # repaired by the second turn
+    assert "TASK: ENTITY_MATCHING (repair)" in judge_server.state["kinds"]
+    judge_server.state["bad_json_always"] = True
+    judge = LLMJudge(LLMClient(judge_server.base_url, "judge-test", cache_dir=tmp_path / "d"))
+    with pytest.raises(JudgeError, match="invalid judge JSON after a repair turn"):
         sc.score_predictions(items, _ref_outputs(items), backend="llm", judge=judge)
 
 

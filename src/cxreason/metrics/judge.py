@@ -12,8 +12,8 @@ entities agreeing with the report (an entity the report does not mention is corr
 absent/normal); completeness = share of reference entities matched with agreeing status;
 effectiveness = share of steps matched to a reference step. Requests are deduplicated
 (a report or reference is extracted once, whatever the number of its items). A judge call that
-fails or returns invalid JSON raises :class:`JudgeError` after the run; successful calls are
-cached, so rerunning resumes.
+fails, or returns invalid JSON twice (the second time after a repair turn), raises
+:class:`JudgeError` after the run; successful calls are cached, so rerunning resumes.
 """
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ _STATUS_ALIASES = {
     "indeterminate": "uncertain",
 }
 _FENCE_RE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+
+
+#: Sent after a reply that is not the JSON asked for.
+REPAIR_TURN = {
+    "role": "user",
+    "content": "Your reply was not the JSON object asked for. Reply again with that JSON object only.",
+}
 
 
 class JudgeError(RuntimeError):
@@ -164,27 +171,43 @@ class LLMJudge:
 
     # -- calls ----------------------------------------------------------------------------------
     def _run(self, requests: dict, parse) -> dict:
-        """Run ``{key: messages}`` (identical prompts sent once); ``{key: parsed}``, failures absent."""
+        """Run ``{key: messages}`` (identical prompts sent once); ``{key: parsed}``, failures absent.
+
+        A reply that does not parse is asked again once with a repair turn (a new prompt, so the
+        cached bad reply is not reused); a second bad reply or a failed call is an error.
+        """
         by_prompt: dict[str, list] = {}
         for k, msgs in requests.items():
             by_prompt.setdefault(json.dumps(msgs, sort_keys=True), []).append(k)
-        groups = list(by_prompt.values())
-        results = self.client.chat_many(
-            [requests[g[0]] for g in groups], temperature=0.0, json_mode=True
-        )
+        groups = [(requests[keys[0]], keys) for keys in by_prompt.values()]
+        out: dict = {}
+        bad = self._ask(groups, parse, out)
+        repairs = [
+            (msgs + [{"role": "assistant", "content": text}, REPAIR_TURN], keys)
+            for msgs, keys, text in bad
+        ]
+        for _, _, text in self._ask(repairs, parse, out):
+            self.errors.append(f"invalid judge JSON after a repair turn: {text[:120]!r}")
+        return out
+
+    def _ask(self, groups, parse, out: dict) -> list:
+        """Send each group's messages once; fill ``out``; return (messages, keys, text) that failed to parse."""
+        if not groups:
+            return []
+        results = self.client.chat_many([m for m, _ in groups], temperature=0.0, json_mode=True)
         self.n_calls += len(groups)
-        out = {}
-        for keys, res in zip(groups, results, strict=True):
+        bad = []
+        for (msgs, keys), res in zip(groups, results, strict=True):
             if res.text is None:
                 self.errors.append(f"judge call failed: {res.error}")
                 continue
-            for k in keys:
-                try:
-                    out[k] = parse(k, res.text)
-                except (ValueError, TypeError, AttributeError) as e:
-                    self.errors.append(f"invalid judge JSON ({e}): {res.text[:120]!r}")
-                    break
-        return out
+            try:
+                parsed = {k: parse(k, res.text) for k in keys}
+            except (ValueError, TypeError, AttributeError, KeyError):
+                bad.append((msgs, keys, res.text))
+                continue
+            out.update(parsed)
+        return bad
 
     def extract(self, texts: Sequence[str]) -> dict[str, list[dict]]:
         """Entities of each unique non-empty text (empty text -> no entity, no call)."""
@@ -244,7 +267,8 @@ class LLMJudge:
         if self.errors:
             head = "; ".join(self.errors[:3])
             raise JudgeError(
-                f"{len(self.errors)} judge call(s) failed ({head}); rerun to retry (successes are cached)"
+                f"{len(self.errors)} judge call(s) failed ({head}); failed calls are retried on a rerun "
+                "(successes are cached)"
             )
         rows = []
         for it, t in zip(items, thinks, strict=True):
