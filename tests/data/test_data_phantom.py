@@ -158,11 +158,11 @@ def test_speed_at_least_50_per_second_single_core() -> None:
         "Pleural Effusion": "present",
         "Support Devices": "present",
     }
-    n, t0 = 40, time.perf_counter()
+    n, t0 = 40, time.process_time()  # CPU time of this process: robust to a busy machine
     for i in range(n):
         render_study(labels, i)
-    rate = n / (time.perf_counter() - t0)
-    assert rate > 50, f"{rate:.0f} images/s"
+    rate = n / (time.process_time() - t0)
+    assert rate > 50, f"{rate:.0f} images/s per CPU second"
 
 
 # ------------------------------------------------------------------ learnability

@@ -114,6 +114,10 @@ class Anatomy:
         return self.ctr * self.thorax_width / 2
 
     @property
+    def heart_hh(self) -> float:
+        return 0.13 + 0.2 * self.heart_hw
+
+    @property
     def heart_cx(self) -> float:
         return self.mid + self.heart_shift * self.heart_hw
 
@@ -340,7 +344,7 @@ def _render_frontal(scene: Scene, n: int) -> np.ndarray:
             for lg in a.lungs.values()
         )
     )
-    heart = _soft(_ellipse_sd(x, y, a.heart_cx, a.heart_cy, a.heart_hw, 0.13 + 0.2 * a.heart_hw), w)
+    heart = _soft(_ellipse_sd(x, y, a.heart_cx, a.heart_cy, a.heart_hw, a.heart_hh), w)
     knob = _soft(_ellipse_sd(x, y, a.mid + a.med_hw * 0.9, 0.33, 0.035, 0.03), w)
     med = _soft(np.abs(x - a.mid) - a.med_hw, w) * _soft(y - a.heart_cy, w)
     soft_tissue = np.maximum(np.maximum(heart, med), knob)
@@ -441,13 +445,31 @@ def _lung_any(lay: _Layers, sides) -> np.ndarray:
 
 
 def _point_in_lung(rng: np.random.Generator, lung: Lung, zone: str = "any") -> tuple[float, float]:
-    """A random point well inside the lung field (``zone``: upper|lower|any)."""
+    """A random point well inside the lung ellipse (``zone``: upper|lower|any)."""
     lo, hi = {"upper": (-0.75, -0.1), "lower": (0.1, 0.55), "any": (-0.7, 0.55)}[zone]
     for _ in range(50):
         px, py = rng.uniform(-0.75, 0.75), rng.uniform(lo, hi)
         if px * px + py * py < 0.6:
             break
     return lung.cx + px * lung.rx, lung.cy + py * lung.ry
+
+
+def _visible_point(
+    rng: np.random.Generator, a: Anatomy, lung: Lung, zone: str = "any", margin: float = 0.03
+) -> tuple[float, float]:
+    """A random lung point at least ``margin`` away from the heart, mediastinum and diaphragm,
+    so that a focal finding drawn there is visible (deterministic given ``rng``)."""
+    hh = a.heart_hh
+    for _ in range(100):
+        x, y = _point_in_lung(rng, lung, zone)
+        in_heart = ((x - a.heart_cx) / (a.heart_hw + margin)) ** 2 + (
+            (y - a.heart_cy) / (hh + margin)
+        ) ** 2 < 1
+        in_med = abs(x - a.mid) < a.med_hw + margin
+        below = y > lung.d0 + lung.dk * ((x - lung.cx) / lung.rx) ** 2 - margin
+        if not (in_heart or in_med or below):
+            return x, y
+    return lung.cx + lung.side * 0.4 * lung.rx, lung.cy - 0.3 * lung.ry
 
 
 def _draw_effusion(lay: _Layers, a: Anatomy, f: Finding) -> None:
@@ -504,8 +526,8 @@ def _draw_opacity(lay: _Layers, a: Anatomy, f: Finding) -> None:
     centres = []
     for s in f.sides:
         for _ in range(int(rng.integers(2, 4))):
-            centres.append(_point_in_lung(rng, a.lungs[s]))
-    m = _blobs(lay, rng, centres, (0.06, 0.1), 0.85 * f.strength, 10)
+            centres.append(_visible_point(rng, a, a.lungs[s]))
+    m = _blobs(lay, rng, centres, (0.06, 0.1), 0.9 * f.strength, 10)
     _add_fill(lay, m * _lung_any(lay, f.sides))
 
 
@@ -513,7 +535,7 @@ def _draw_pneumonia(lay: _Layers, a: Anatomy, f: Finding) -> None:
     rng = np.random.default_rng(f.seed)
     centres = []
     for s in f.sides:
-        zx, zy = _point_in_lung(rng, a.lungs[s], str(rng.choice(["lower", "any"])))
+        zx, zy = _visible_point(rng, a, a.lungs[s], str(rng.choice(["lower", "any"])), 0.05)
         for _ in range(int(rng.integers(4, 8))):
             centres.append((zx + rng.normal(0, 0.05), zy + rng.normal(0, 0.05)))
     m = _blobs(lay, rng, centres, (0.03, 0.05), 1.0 * f.strength, 20)
@@ -578,7 +600,7 @@ def _draw_lesion(lay: _Layers, a: Anatomy, f: Finding) -> None:
     rng = np.random.default_rng(f.seed)
     for s in f.sides:
         for _ in range(int(rng.integers(1, 3))):
-            cx, cy = _point_in_lung(rng, a.lungs[s])
+            cx, cy = _visible_point(rng, a, a.lungs[s], "any", 0.04)
             r = rng.uniform(0.035, 0.065) * (0.5 + 0.5 * f.strength)
             m = _soft(np.hypot(lay.x - cx, lay.y - cy) - r, 0.006) * f.strength
             _add_fill(lay, m * lay.lung[s])
