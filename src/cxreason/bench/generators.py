@@ -110,7 +110,8 @@ class Draft:
 HEDGE = re.compile(
     r"\b(?:may|might|could|possibl\w*|probabl\w*|question(?:able)? of|questionable|suggest\w*|"
     r"consider\w*|cannot be (?:excluded|ruled out)|not (?:be )?excluded|versus|vs|suspect\w*|"
-    r"concern\w*|equivocal|differential|or)\b",
+    r"concern\w*|equivocal|differential|or|if|would|ct|sensitiv\w*|history of|rule out|"
+    r"evaluat\w* for|assess\w* for)\b",
     re.IGNORECASE,
 )
 
@@ -120,7 +121,8 @@ def confident_labels(
 ) -> dict[str, str]:
     """The labeler's labels, with a ``present`` label downgraded to ``uncertain`` when every
     present mention of it sits in a hedged sentence ("may represent", "X or Y", "cannot be
-    excluded"): benchmark answers rest only on confident labels."""
+    excluded") or a hypothetical/external one ("if", "on CT", "history of"): benchmark answers
+    rest only on confident labels."""
     from cxreason.labeling import split_sentences
 
     spans = split_sentences(text)
