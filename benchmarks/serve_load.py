@@ -112,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=32)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=16)
-    ap.add_argument("--server-concurrency", type=int, default=1, help="generations at once")
+    ap.add_argument(
+        "--server-concurrency", type=int, default=8, help="requests generated together (batched)"
+    )
     ap.add_argument("--text-only", action="store_true", help="no image in the requests")
     ap.add_argument("--deadline-s", type=float, default=300.0)
     ap.add_argument("--json", type=Path, help="write the report here")
     a = ap.parse_args(argv)
     if not 1 <= a.requests <= MAX_REQUESTS or a.concurrency < 1:
         ap.error(f"--requests must be in [1, {MAX_REQUESTS}] and --concurrency >= 1")
+
+    import httpx
 
     from cxreason.inference.predict import load_engine
     from cxreason.inference.serve import BackgroundServer, ServeConfig, create_app
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     srv.url, engine.name, min(4, a.requests), 1, a.max_tokens, image, a.deadline_s
                 )
             )  # warm-up
+            before = httpx.get(srv.url + "/healthz").json()
             rep = asyncio.run(
                 run_load(
                     srv.url,
@@ -154,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
                     a.deadline_s,
                 )
             )
+            after = httpx.get(srv.url + "/healthz").json()
+    batches = after["batches"] - before["batches"]
+    rep["server_batches"] = batches
+    rep["mean_batch_size"] = round(
+        (after["batched_requests"] - before["batched_requests"]) / max(1, batches), 2
+    )
     rep.update(
         model=engine.name,
         image=image,

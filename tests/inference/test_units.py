@@ -164,3 +164,4 @@ def test_serve_load_script(tiny_model, tmp_path):
     rep = json.loads((tmp_path / "load.json").read_text())
     assert rc == 0 and rep["ok"] == 6 and rep["failed"] == 0
     assert 0 < rep["latency_p50_s"] <= rep["latency_p95_s"] <= rep["latency_max_s"]
+    assert rep["server_batches"] < 6  # concurrent requests were batched together

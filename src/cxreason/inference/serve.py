@@ -64,7 +64,10 @@ class ServeConfig:
     """Server limits: bytes, counts, seconds; token caps per request."""
 
     max_body_bytes: int = 25 * 1024 * 1024
-    max_concurrency: int = 1
+    #: Requests generating at once; concurrent ones are batched into one generate call.
+    max_concurrency: int = 4
+    #: Seconds the batcher waits for more requests to join a batch.
+    batch_window_s: float = 0.01
     max_queue: int = 16
     timeout_s: float = 300.0
     default_max_tokens: int = 256
@@ -75,6 +78,92 @@ class ServeConfig:
 
 class Saturated(Exception):
     """More requests waiting than the queue bound allows."""
+
+
+class _AllSet:
+    """Stop signal of a batch: set once every member request's stop event is set."""
+
+    def __init__(self, events: list[threading.Event]):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return all(e.is_set() for e in self.events)
+
+
+class Batcher:
+    """Dynamic batching: requests arriving within ``window_s`` of each other (up to
+    ``max_batch``, same decoding settings) run as one ``generate_batch`` call; one batch at a
+    time per engine. A request whose client left before its batch starts is dropped."""
+
+    def __init__(self, engine, max_batch: int = 8, window_s: float = 0.01):
+        self.engine, self.max_batch, self.window_s = engine, max(1, max_batch), window_s
+        self.queue: asyncio.Queue | None = None
+        self.worker: asyncio.Task | None = None
+        self.batches = 0
+        self.batched_requests = 0
+
+    async def submit(self, req: ChatRequest, gen: GenConfig):
+        """Generate for one request (its GenOutput); raises what generate_batch raised."""
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._run())
+        fut = asyncio.get_running_loop().create_future()
+        await self.queue.put((req, gen, fut))
+        return await fut
+
+    @staticmethod
+    def _key(gen: GenConfig) -> tuple:
+        return (gen.max_new_tokens, gen.temperature, gen.top_p, gen.seed, gen.max_time)
+
+    async def _collect(self) -> list:
+        batch = [await self.queue.get()]
+        deadline = time.monotonic() + self.window_s
+        while len(batch) < self.max_batch:
+            left = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self.queue.get_nowait()
+                    if left <= 0
+                    else await asyncio.wait_for(self.queue.get(), left)
+                )
+            except (asyncio.QueueEmpty, TimeoutError):
+                break
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._collect()
+            groups: dict[tuple, list] = {}
+            for job in batch:
+                groups.setdefault(self._key(job[1]), []).append(job)
+            for jobs in groups.values():
+                await self._generate([j for j in jobs if not j[2].done()])
+
+    async def _generate(self, jobs: list) -> None:
+        live = [j for j in jobs if not (j[1].stop is not None and j[1].stop.is_set())]
+        for j in jobs:
+            if j not in live and not j[2].done():
+                j[2].set_exception(InputRefused("client closed the request", "client_closed", 499))
+        if not live:
+            return
+        gen = GenConfig(
+            **{**live[0][1].__dict__, "stop": _AllSet([j[1].stop for j in live if j[1].stop])}
+        )
+        self.batches += 1
+        self.batched_requests += len(live)
+        try:
+            outs = await anyio.to_thread.run_sync(
+                self.engine.generate_batch, [j[0] for j in live], gen
+            )
+        except Exception as e:  # delivered to every waiting request
+            for j in live:
+                if not j[2].done():
+                    j[2].set_exception(e)
+            return
+        for j, out in zip(live, outs, strict=True):
+            if not j[2].done():
+                j[2].set_result([out])
 
 
 class Gate:
@@ -412,6 +501,7 @@ def create_app(
     cfg = config or ServeConfig()
     name = cfg.served_name or engine.name
     gate = Gate(cfg.max_concurrency, cfg.max_queue)
+    batcher = Batcher(engine, max_batch=cfg.max_concurrency, window_s=cfg.batch_window_s)
     app = FastAPI(title="cxreason", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine, app.state.config, app.state.viewer, app.state.gate = engine, cfg, viewer, gate
     static = files("cxreason.inference").joinpath(VIEWER_DIR)
@@ -433,9 +523,7 @@ def create_app(
             async with gate:
                 if gen.stop.is_set():  # the client left while queued: skip the work
                     raise InputRefused("client closed the request", "client_closed", 499)
-                return await asyncio.wait_for(
-                    anyio.to_thread.run_sync(engine.generate_batch, [req], gen), cfg.timeout_s + 5
-                )
+                return await asyncio.wait_for(batcher.submit(req, gen), cfg.timeout_s + 5)
         except Saturated:
             raise InputRefused(
                 f"server busy: more than {gate.limit} requests in flight; retry later",
@@ -499,6 +587,8 @@ def create_app(
             "model": name,
             "vlm": engine.is_vlm,
             "in_flight": gate.active,
+            "batches": batcher.batches,
+            "batched_requests": batcher.batched_requests,
             "bench_items": len(viewer.items) if viewer else 0,
         }
 

@@ -25,7 +25,7 @@ def build_app(
     reader_log: Path | None = None,
     served_name: str | None = None,
     max_body_mb: float = 25.0,
-    max_concurrency: int = 1,
+    max_concurrency: int = 4,
     max_queue: int = 16,
     timeout_s: float = 300.0,
     max_tokens: int = 256,
@@ -78,7 +78,9 @@ def serve(
     backend: str = typer.Option("auto", help="auto | transformers | vllm."),
     device: str = typer.Option(None, help="torch device (cpu, cuda, ...)."),
     max_body_mb: float = typer.Option(25.0, "--max-body-mb", help="Largest request body, MiB."),
-    max_concurrency: int = typer.Option(1, help="Requests generating at once."),
+    max_concurrency: int = typer.Option(
+        4, help="Requests generating at once (batched together into one generate call)."
+    ),
     max_queue: int = typer.Option(16, help="Requests allowed to wait; more get 503."),
     timeout_s: float = typer.Option(
         300.0, "--timeout-s", help="Per-request generation limit, seconds."
