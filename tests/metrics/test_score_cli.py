@@ -135,12 +135,14 @@ def test_missing_and_broken_outputs_stay_in_the_denominator(openi_items, openi_b
     outs[items[11].id] = f"<answer>{items[11].answer}</answer>"  # no reasoning: RadRScore 0
     outs[items[12].id] = "<think>x</think><answer>A or B</answer>"  # unparsable
     pred = _write_preds(tmp_path / "p.jsonl", outs)
+    with open(pred, "a") as fh:  # a generation that failed, as `cxreason predict` records it
+        fh.write(json.dumps({"id": items[0].id, "output": "", "error": "image unreadable"}) + "\n")
     out = tmp_path / "o"
     assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]) == 0
     s = json.loads((out / "scores.json").read_text())
     assert s["n"] == len(items)
-    assert (s["n_missing"], s["n_no_answer"], s["n_unparsable"]) == (10, 1, 1)
-    assert s["n_no_reasoning"] == 11
+    assert (s["n_missing"], s["n_no_answer"], s["n_unparsable"]) == (9, 2, 1)
+    assert s["n_pred_errors"] == 1 and s["n_no_reasoning"] == 11
     assert s["accuracy"]["value"] == pytest.approx((len(items) - 12) / len(items))
     rows = {
         json.loads(x)["id"]: json.loads(x)

@@ -101,7 +101,10 @@ def score(
     try:
         items = sc.load_bench(bench)
         ids = {it.id for it in items}
-        outputs = [sc.load_predictions(p, ids, bench) for p in pred]
+        errors: list[dict[str, str]] = [{} for _ in pred]
+        outputs = [
+            sc.load_predictions(p, ids, bench, err) for p, err in zip(pred, errors, strict=True)
+        ]
     except (RecordError, sc.ScoreError, OSError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise SystemExit(2) from None
@@ -122,10 +125,16 @@ def score(
         console.print(f"[red]usage error:[/red] {e}")
         raise SystemExit(2) from None
     systems = []
-    for p, sys_name, outs in zip(pred, names, outputs, strict=True):
+    for p, sys_name, outs, errs in zip(pred, names, outputs, errors, strict=True):
         try:
             rows = sc.score_predictions(
-                items, outs, backend=backend, embedder=emb, judge=judge, threshold=threshold
+                items,
+                outs,
+                backend=backend,
+                embedder=emb,
+                judge=judge,
+                threshold=threshold,
+                errors=errs,
             )
         except JudgeError as e:
             console.print(f"[red]error:[/red] {e}")

@@ -11,7 +11,7 @@ from cxreason.metrics.bootstrap import SEED, paired_bootstrap_p
 from cxreason.metrics.score import METRICS
 from cxreason.records import atomic_writer, write_json, write_jsonl
 
-COUNT_KEYS = ("n_missing", "n_no_answer", "n_unparsable", "n_no_reasoning")
+COUNT_KEYS = ("n_missing", "n_no_answer", "n_unparsable", "n_no_reasoning", "n_pred_errors")
 #: Metrics compared between systems with the paired bootstrap.
 COMPARED = ("accuracy", "radrscore")
 
@@ -35,7 +35,16 @@ def table_rows(scores: dict) -> list[tuple[str, dict]]:
 
 def markdown_table(scores: dict) -> str:
     """Per-task and overall metrics with CIs and failure counts, as a Markdown table."""
-    head = ["task", "n", *METRICS, "unparsable", "no answer", "missing", "no reasoning"]
+    head = [
+        "task",
+        "n",
+        *METRICS,
+        "unparsable",
+        "no answer",
+        "missing",
+        "no reasoning",
+        "gen. errors",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, b in table_rows(scores):
         cells = [name, str(b["n"]), *(fmt(b.get(m)) for m in METRICS)]

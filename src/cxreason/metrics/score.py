@@ -46,9 +46,16 @@ def load_bench(path: str | os.PathLike) -> list[BenchItem]:
 
 
 def load_predictions(
-    path: str | os.PathLike, bench_ids: set[str], bench_path: str | os.PathLike = "bench"
+    path: str | os.PathLike,
+    bench_ids: set[str],
+    bench_path: str | os.PathLike = "bench",
+    errors: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """``id -> output``; unknown ids, duplicates and non-string outputs name file and line."""
+    """``id -> output``; unknown ids, duplicates and non-string outputs name file and line.
+
+    A record's optional ``error`` (a generation that failed, as ``cxreason predict`` writes it)
+    goes into ``errors`` (``id -> error``); its output is scored like any other.
+    """
     out: dict[str, str] = {}
     first: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path):
@@ -72,6 +79,8 @@ def load_predictions(
             )
         first[pred.id] = lineno
         out[pred.id] = pred.output
+        if errors is not None and obj.get("error"):
+            errors[pred.id] = str(obj["error"])
     return out
 
 
@@ -141,6 +150,7 @@ def _counts(rows: Sequence[dict]) -> dict[str, int]:
     status = Counter(r["status"] for r in rows)
     return {
         "n_radrscore": sum(r["radrscore"] is not None for r in rows),
+        "n_pred_errors": sum(bool(r.get("pred_error")) for r in rows),
         "n_missing": status["missing"],
         "n_no_answer": status["no_answer"],
         "n_unparsable": status["unparsable"],
@@ -187,8 +197,12 @@ def score_predictions(
     embedder=None,
     judge=None,
     threshold: float = rr.SIM_THRESHOLD,
+    errors: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Per-item rows for every benchmark item (missing predictions included)."""
+    """Per-item rows for every benchmark item (missing predictions included).
+
+    ``errors``: generation errors by id (from :func:`load_predictions`), copied to ``pred_error``.
+    """
     if backend not in BACKENDS:
         raise ScoreError(f"backend must be one of {BACKENDS}, got {backend!r}")
     outs = [outputs.get(it.id) for it in items]
@@ -198,4 +212,8 @@ def score_predictions(
         if judge is None:
             raise ScoreError("backend 'llm' needs a judge (see cxreason.metrics.judge.LLMJudge)")
         radr = judge.score(items, outs)
-    return item_rows(items, outputs, radr)
+    rows = item_rows(items, outputs, radr)
+    for r in rows:
+        if errors and r["id"] in errors:
+            r["pred_error"] = errors[r["id"]]
+    return rows
