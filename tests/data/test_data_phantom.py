@@ -131,6 +131,8 @@ def test_bad_arguments() -> None:
         render_study({"Edema": "maybe"}, 0)
     with pytest.raises(ValueError, match="laterality"):
         render_study({"Pneumothorax": "present"}, 0, laterality={"Pneumothorax": "up"})
+    unknown = render_study({"Pneumothorax": "present"}, 0, laterality={"Pneumothorax": "unknown"})
+    assert unknown.tobytes() == render_study({"Pneumothorax": "present"}, 0).tobytes()
     with pytest.raises(ValueError, match="view"):
         render_study({}, 0, view="oblique")
 

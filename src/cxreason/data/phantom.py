@@ -212,8 +212,8 @@ def _sample_anatomy(rng: np.random.Generator) -> Anatomy:
 def _sides(label: str, lat: str | None, rng: np.random.Generator) -> tuple[int, ...]:
     if label not in LATERALISED:
         return ()
-    if lat is not None:
-        lat = lat.strip().lower()
+    lat = (lat or "").strip().lower()
+    if lat not in ("", "unknown", "unspecified"):
         if lat in ("bilateral", "both"):
             return (-1, +1)
         if lat not in SIDE_SIGN:
