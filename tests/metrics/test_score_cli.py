@@ -143,6 +143,10 @@ def test_missing_and_broken_outputs_stay_in_the_denominator(openi_items, openi_b
     assert s["n"] == len(items)
     assert (s["n_missing"], s["n_no_answer"], s["n_unparsable"]) == (9, 2, 1)
     assert s["n_pred_errors"] == 1 and s["n_no_reasoning"] == 11
+    table = (out / "report.md").read_text()
+    assert "gen. errors" in table and "| all | " in table
+    all_row = next(line for line in table.splitlines() if line.startswith("| all |"))
+    assert all_row.endswith("| 1 | 2 | 9 | 11 | 1 |")
     assert s["accuracy"]["value"] == pytest.approx((len(items) - 12) / len(items))
     rows = {
         json.loads(x)["id"]: json.loads(x)

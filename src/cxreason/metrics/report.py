@@ -49,7 +49,8 @@ def markdown_table(scores: dict) -> str:
     for name, b in table_rows(scores):
         cells = [name, str(b["n"]), *(fmt(b.get(m)) for m in METRICS)]
         cells += [
-            str(b.get(k, 0)) for k in ("n_unparsable", "n_no_answer", "n_missing", "n_no_reasoning")
+            str(b.get(k, 0))
+            for k in ("n_unparsable", "n_no_answer", "n_missing", "n_no_reasoning", "n_pred_errors")
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
