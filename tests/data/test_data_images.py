@@ -298,3 +298,7 @@ def test_exif_orientation_applied() -> None:
     out = np.asarray(load_image(buf.getvalue()))
     assert out.shape == (70, 100)
     assert out[:, -10:].mean() > 200 and out[:, :10].mean() < 50  # band now on the right
+
+
+def test_directory_is_not_an_image(tmp_path: Path) -> None:
+    assert _code(tmp_path) == "not_an_image"

@@ -12,7 +12,7 @@ Conventions
   pixels (default 50,000,000, i.e. about 7071 x 7071) and at least ``min_size`` pixels on the
   shorter side (default 64). Pillow's decompression-bomb error is turned into ``ImageError`` too.
 - Every failure raises :class:`ImageError` (a ``ValueError``) with a short human ``reason`` and a
-  machine ``code``: ``not_found``, ``empty``, ``not_an_image``, ``corrupt``, ``truncated``,
+  machine ``code``: ``not_found``, ``unreadable``, ``empty``, ``not_an_image``, ``corrupt``, ``truncated``,
   ``too_small``, ``too_large``, ``unsupported``.
 """
 
@@ -38,6 +38,7 @@ _DICM_OFFSET = 128
 
 ERROR_CODES = (
     "not_found",
+    "unreadable",
     "empty",
     "not_an_image",
     "corrupt",
@@ -108,6 +109,8 @@ def _read_source(src: str | os.PathLike | bytes) -> tuple[str | None, bytes]:
             raise ImageError("file not found", "not_found", name) from None
         except IsADirectoryError:
             raise ImageError("is a directory, not an image file", "not_an_image", name) from None
+        except OSError as e:
+            raise ImageError(f"cannot read file: {e.strerror or e}", "unreadable", name) from None
     if not data:
         raise ImageError("empty file", "empty", name)
     return name, data
