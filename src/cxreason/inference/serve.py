@@ -348,11 +348,22 @@ class ViewerData:
             from cxreason.records import iter_jsonl
 
             self.preds = {str(o["id"]): o for _, o in iter_jsonl(pred) if "id" in o}
-        self.root = Path(images_root or self.bench_path.parent).resolve()
         self.allowed = {p for it in self.items for p in it.images}
+        self.root = Path(images_root).resolve() if images_root else self._default_root()
         self.embedder = embedder
         self._views: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._png: OrderedDict[str, bytes] = OrderedDict()
+
+    def _default_root(self) -> Path:
+        """The bench folder, widened to the common folder of absolute image paths (if any)."""
+        import os
+
+        base = self.bench_path.resolve().parent
+        dirs = [str(Path(p).resolve().parent) for p in self.allowed if Path(p).is_absolute()]
+        root = Path(os.path.commonpath([str(base), *dirs])) if dirs else base
+        if root == Path(root.anchor):
+            logger.warning("images root is %s: pass --images to narrow it", root)
+        return root
 
     def resolve(self, path: str) -> Path:
         """The file of a referenced image path, or InputRefused (403 outside/unknown, 404 missing)."""
