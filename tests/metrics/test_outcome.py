@@ -51,6 +51,9 @@ def _item(task="single", answer="B", options=OPTS, labels=("Pleural Effusion",))
         "pleural effusion",
         "  Pleural   EFFUSION. ",
         "b) Pleural Effusion",
+        "**B**",
+        "Answer: **B) Pleural Effusion**",
+        "`B`",
     ],
 )
 def test_accepted_spellings(answer):

@@ -6,7 +6,7 @@ Conventions (docs/metrics.md has the full rules):
   case-insensitive). Empty blocks are skipped: ``<answer></answer>`` is the signature of an
   echoed prompt ("enclose the answer within <answer></answer>"), never an answer.
 - Closed tasks (binary, single, multiple, temporal) score 1/0 on the option letter. Accepted
-  spellings: ``B``, ``b``, ``B)``, ``(B)``, ``B.``, ``[B]``, ``Option B``, ``Answer: B``,
+  spellings: ``B``, ``b``, ``B)``, ``(B)``, ``B.``, ``[B]``, ``**B**``, ``Option B``, ``Answer: B``,
   ``The answer is B``, ``B) text`` / ``B. text`` (the text must not name a different option), the
   exact option text (case/whitespace/trailing-punctuation insensitive) and, for label-list options,
   the same set of labels in any order or spelling. Anything else (``A or B``, ``A, B``, a letter
@@ -29,12 +29,12 @@ CLOSED_TASKS = ("binary", "single", "multiple", "temporal")
 
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _LETTER = r"[\(\[]?\s*([A-Za-z])\s*[\)\]]?"
-_LETTER_ONLY_RE = re.compile(
-    rf"^(?:(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*)?{_LETTER}\s*[.:]?$",
-    re.IGNORECASE,
-)
+_PREFIX = r"(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*"
+_LETTER_ONLY_RE = re.compile(rf"^(?:{_PREFIX})?{_LETTER}\s*[.:]?$", re.IGNORECASE)
 _LETTER_TEXT_RE = re.compile(r"^[\(\[]?\s*([A-Za-z])\s*(?:[\)\]]|[.:]|\s-)\s*(.+)$", re.DOTALL)
-_OPTION_PREFIX_RE = re.compile(r"^(?:option|choice)\s+", re.IGNORECASE)
+_OPTION_PREFIX_RE = re.compile(
+    rf"^{_PREFIX}(?=[\(\[]?\s*[A-Za-z]\s*(?:[\)\]]|[.:]|\s-))", re.IGNORECASE
+)
 _SPLIT_RE = re.compile(r"\s*(?:[,;\n]|\band\b|\+|&)\s*", re.IGNORECASE)
 _BULLET_RE = re.compile(r"^[\s\-\*\u2022\d.)]*")
 
@@ -145,7 +145,7 @@ def match_option(answer: str | None, options: dict[str, str] | None) -> str | No
     if not answer or not options:
         return None
     letters = {k.upper(): k for k in options}
-    text = " ".join(answer.split())
+    text = " ".join(answer.replace("*", " ").replace("`", " ").split())  # markdown emphasis
     m = _LETTER_ONLY_RE.match(text)
     if m:
         return letters.get(m.group(1).upper())
