@@ -339,3 +339,43 @@ def test_abandoned_request_stops_generation(live_server):
     assert r.status_code == 200
     # 2048 tokens take the tiny model well over 5 s on a CPU; a stopped request frees it at once
     assert freed_after < 5, freed_after
+
+
+def test_http_503_when_saturated(tiny_engine):
+    """One request generating, none allowed to wait: the next one gets 503, then capacity returns."""
+    import threading
+
+    from inference_helpers import LiveServer
+
+    from cxreason.inference.serve import ServeConfig, create_app
+
+    cfg = ServeConfig(max_concurrency=1, max_queue=0, timeout_s=60)
+    with LiveServer(create_app(tiny_engine, cfg)) as srv:
+        url = srv.url + "/v1/chat/completions"
+        long_body = {"max_tokens": 2048, "messages": [{"role": "user", "content": "Describe."}]}
+        holder = threading.Thread(
+            target=lambda: _swallow(httpx.post, url, json=long_body, timeout=3)
+        )
+        holder.start()
+        deadline = time.monotonic() + 10
+        while (
+            httpx.get(srv.url + "/healthz").json()["in_flight"] < 1 and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        r = httpx.post(url, json={"max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 503 and err(r)[1] == "overloaded" and "busy" in err(r)[0]
+        holder.join()  # its client gives up after 3 s; the server stops that generation
+        deadline = time.monotonic() + 10
+        while httpx.get(srv.url + "/healthz").json()["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = httpx.post(
+            url, json={"max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}, timeout=30
+        )
+        assert r.status_code == 200
+
+
+def _swallow(fn, *a, **kw):
+    try:
+        fn(*a, **kw)
+    except httpx.HTTPError:
+        pass

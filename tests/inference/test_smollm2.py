@@ -93,6 +93,7 @@ def test_bench_llm_miner_through_cxreason_serve(smol_server, openi_reports, tmp_
     manifest = json.loads((out / "manifest.json").read_text())
     items = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
     chains = manifest["chains"]
+    print("llm miner through cxreason serve:", json.dumps(chains)[:600])
     assert items and chains["kept"] + chains["answer_only"] == len(items)
     for f in chains.get("mining_failures", []):  # failures are the model's, not the wiring's
         assert "timeout" not in f["error"] and "transport error" not in f["error"], f

@@ -141,6 +141,39 @@ def test_viewer_data_renders_monochrome1_dicom_bone_bright(samples_dir, tmp_path
     assert e.value.status == 403
 
 
+def test_viewer_default_root_covers_absolute_paths(tmp_path):
+    from inference_helpers import grey_image
+
+    from cxreason.inference.serve import ViewerData
+    from cxreason.records import write_jsonl
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "bench").mkdir()
+    grey_image(0).save(tmp_path / "imgs" / "a.png")
+    (tmp_path / "imgs" / "b.txt").write_text("x")
+    item = BenchItem(
+        "d",
+        "s",
+        "anomaly",
+        "Which findings are in this chest X-ray?",
+        None,
+        "No Finding",
+        [],
+        [str(tmp_path / "imgs" / "a.png")],
+        "FINDINGS: Normal. IMPRESSION: Normal.",
+    )
+    write_jsonl(tmp_path / "bench" / "bench.jsonl", [item])
+    v = ViewerData(tmp_path / "bench" / "bench.jsonl")
+    assert v.root == tmp_path.resolve()
+    assert v.png(str(tmp_path / "imgs" / "a.png")).startswith(b"\x89PNG")
+    for bad in [str(tmp_path / "imgs" / "b.txt"), str(tmp_path / "imgs" / ".." / "imgs" / "a.png")]:
+        with pytest.raises(InputRefused):
+            v.resolve(bad)
+    narrow = ViewerData(tmp_path / "bench" / "bench.jsonl", images_root=tmp_path / "bench")
+    with pytest.raises(InputRefused, match="outside the images root"):
+        narrow.resolve(str(tmp_path / "imgs" / "a.png"))
+
+
 def test_serve_load_script(tiny_model, tmp_path):
     spec = importlib.util.spec_from_file_location(
         "serve_load", REPO / "benchmarks" / "serve_load.py"
