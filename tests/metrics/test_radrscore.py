@@ -126,3 +126,14 @@ def test_semantic_matching_of_plan_steps_with_the_offline_minilm(embedder):
     n = embedder.n_encoded
     embedder.encode([plan])
     assert embedder.n_encoded == n  # cached per unique sentence
+
+
+def test_entity_from_mention_flags_global_statements():
+    from cxreason.labeling import extract_mentions
+    from cxreason.metrics.radrscore import entity_from_mention
+
+    ents = [
+        entity_from_mention(m) for m in extract_mentions("No acute cardiopulmonary abnormality.")
+    ]
+    assert ents and all(e.is_global and e.polarity == "negative" for e in ents)
+    assert tuple(dict.fromkeys(ents)) == entities("No acute cardiopulmonary abnormality.")

@@ -71,18 +71,21 @@ def polarity(status: str) -> str:
     return NEGATIVE if status == "absent" else POSITIVE
 
 
+def entity_from_mention(m) -> Entity:
+    """The :class:`Entity` a labeler ``Mention`` asserts (global flag from the ontology group)."""
+    from cxreason.labeling.ontology import CONCEPTS
+
+    concept = CONCEPTS.get(m.concept)
+    is_global = concept is not None and concept.group == "normal-statement"
+    return Entity(m.concept, m.label, polarity(m.status), is_global)
+
+
 @lru_cache(maxsize=200_000)
 def entities(text: str) -> tuple[Entity, ...]:
     """Distinct entities of ``text`` (cached per string), in order of first mention."""
     from cxreason.labeling import extract_mentions
-    from cxreason.labeling.ontology import CONCEPTS
 
-    seen: dict[Entity, None] = {}
-    for m in extract_mentions(text or ""):
-        concept = CONCEPTS.get(m.concept)
-        is_global = concept is not None and concept.group == "normal-statement"
-        seen.setdefault(Entity(m.concept, m.label, polarity(m.status), is_global), None)
-    return tuple(seen)
+    return tuple(dict.fromkeys(entity_from_mention(m) for m in extract_mentions(text or "")))
 
 
 class EntityIndex:
