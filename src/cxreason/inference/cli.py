@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cxreason import prompts
@@ -18,7 +19,7 @@ err_console = Console(stderr=True)
 
 def _fail(msg: str) -> SystemExit:
     """Print a red one-line error; the SystemExit(2) to raise (passes through click unchanged)."""
-    err_console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
     return SystemExit(2)
 
 

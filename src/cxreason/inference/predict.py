@@ -333,6 +333,8 @@ def load_engine(name_or_path: str, backend: str = "auto", device: str | None = N
         if not path.is_file():
             raise EngineError(f"{path}: GGUF file not found")
         return _load_gguf(path, name)
+    if not path.exists() and (path.is_absolute() or str(name_or_path).startswith(".")):
+        raise EngineError(f"{path}: no such model folder")
     if path.exists() and not path.is_dir():
         raise EngineError(f"{path}: expected a model folder or a .gguf file")
     if path.is_dir() and not (path / "config.json").exists():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cxreason.inference.safety import MAX_PIXELS, ImageLimits
 
@@ -123,7 +124,7 @@ def serve(
             embedder=embedder,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     from cxreason.inference.serve import json_log_handler
 
