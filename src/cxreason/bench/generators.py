@@ -298,6 +298,30 @@ def _arrange(
     return out
 
 
+#: No answer may be the truth of more than this share of a 4-option task's items: a blind
+#: "most frequent answer" rule wins every item whose truth is the most frequent answer.
+MAX_ANSWER_SHARE = 0.2
+#: The same for identical multiple-choice answer sets (rule ``most_frequent_text``).
+MAX_SET_SHARE = 0.15
+
+
+def share_caps(counts: dict[str, int], max_share: float) -> dict[str, int]:
+    """Reduced counts for the answers whose share of the total exceeds ``max_share``.
+
+    Iterates (capping one answer lowers the total); returns only the answers that change.
+    """
+    cur = dict(counts)
+    for _ in range(len(cur) + 1):
+        total = sum(cur.values())
+        over = {k: v for k, v in cur.items() if total and v > max_share * total}
+        if not over:
+            break
+        top = max(over, key=lambda k: (over[k], k))
+        others = total - cur[top]
+        cur[top] = max(1, int(max_share * others / (1 - max_share)))
+    return {k: v for k, v in cur.items() if v != counts[k]}
+
+
 def select_single(
     infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
 ) -> tuple[list[Draft], BalanceReport]:
@@ -317,13 +341,19 @@ def select_single(
     avail = {lb: len(v) for lb, v in by_label.items()}
     cap, rare = label_cap(avail, max_ratio, min_label_items)
     rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
-    drafts = []
+    chosen: dict[str, list[tuple[StudyInfo, list[str]]]] = {}
     for lb, cands in by_label.items():
         cands = sorted(cands, key=lambda c: c[0].sid)
         _rng(seed, "single", lb).shuffle(cands)
         if cap is not None:
             rep.dropped["over the per-label cap"] += max(0, len(cands) - cap)
             cands = cands[:cap]
+        chosen[lb] = cands
+    for lb, n in share_caps({k: len(v) for k, v in chosen.items()}, MAX_ANSWER_SHARE).items():
+        rep.dropped["over the per-answer share cap"] += len(chosen[lb]) - n
+        chosen[lb] = chosen[lb][:n]
+    drafts = []
+    for lb, cands in chosen.items():
         rep.kept[lb] = len(cands)
         drafts.extend(_single_draft(info, lb, pool) for info, pool in cands)
     if too_few:
@@ -373,7 +403,20 @@ def select_multiple(
             continue
         avail.update(truth)
         drafts.append(_multiple_draft(info, truth, allowed))
-    rep = BalanceReport(available=dict(avail), kept=dict(avail))
+    by_set: dict[str, list[Draft]] = defaultdict(list)
+    for d in drafts:
+        by_set[d.truth].append(d)
+    dropped = 0
+    for text, n in share_caps({k: len(v) for k, v in by_set.items()}, MAX_SET_SHARE).items():
+        group = by_set[text]
+        _rng(seed, "multiple", text).shuffle(group)
+        dropped += len(group) - n
+        by_set[text] = group[:n]
+    drafts = sorted((d for g in by_set.values() for d in g), key=lambda d: d.id)
+    kept: Counter = Counter(lb for d in drafts for lb in d.answer_labels)
+    rep = BalanceReport(available=dict(avail), kept=dict(kept))
+    if dropped:
+        rep.dropped["over the per-answer share cap"] = dropped
     rep.notes.append(
         "multiple: items follow the data's label co-occurrence (sets cannot be balanced per label); "
         f"max/min per-label ratio {rep.ratio()}"
@@ -593,14 +636,30 @@ def _temporal_draft(info: StudyInfo, prior: StudyInfo, label: str, cls: str) -> 
 
 # ---------------------------------------------------------------------------------------------
 # options, letters and adversarial filtering
-def balanced_letters(n: int, n_options: int, rng: random.Random) -> list[str]:
-    """``n`` letters, each used floor/ceil(n / n_options) times, in shuffled blocks."""
+def balanced_letters(
+    n: int, n_options: int, rng: random.Random, used: Counter | None = None
+) -> list[str]:
+    """``n`` letters, each used floor/ceil(n / n_options) times, in shuffled blocks.
+
+    The remainder (n mod n_options) takes the letters least used so far in ``used`` (the other
+    splits of the task), so the task as a whole is balanced too; ``used`` is updated.
+    """
+    letters = list(LETTERS[:n_options])
     out: list[str] = []
-    while len(out) < n:
-        block = list(LETTERS[:n_options])
+    for _ in range(n // n_options):
+        block = letters[:]
         rng.shuffle(block)
         out.extend(block)
-    return out[:n]
+    rest = n - len(out)
+    if rest:
+        used_so_far = used if used is not None else Counter()
+        order = sorted(letters, key=lambda x: (used_so_far[x], rng.random()))
+        tail = order[:rest]
+        rng.shuffle(tail)
+        out.extend(tail)
+    if used is not None:
+        used.update(out)
+    return out
 
 
 def truth_tokens(d: Draft) -> tuple[str, ...]:
@@ -635,25 +694,46 @@ def finalize_closed(
     weights = {k.split("|")[-1]: float(v) for k, v in freq.items()}
     answer_sets = sorted({tuple(d.answer_labels) for d in train})
     items = []
+    whole = _Tally()  # the task over all splits, so that per-split remainders do not add up
+    letters_used: Counter = Counter()
     for split, group in sorted(_by_split(drafts).items()):
         group = sorted(group, key=lambda d: d.id)
         rng = _rng(seed, "options", task, split)
         if task == "binary":
             letters = ["A" if d.truth == YES else "B" for d in group]
         else:
-            letters = balanced_letters(len(group), group[0].n_options, rng)
-        hits: Counter = Counter()
-        chance = 0.0
+            letters = balanced_letters(len(group), group[0].n_options, rng, letters_used)
+        part = _Tally()
         for d, letter in zip(group, letters, strict=True):
-            chance += 1.0 / d.n_options
             cands = _candidates(d, rng, letter, n_candidates, weights, answer_sets)
             if not cands:
                 log.warning("%s: no valid option set; item dropped", d.id)
                 continue
-            best, best_hits = _pick(d, cands, letter, ctx, hits, chance)
-            hits.update(best_hits)
+            best, best_hits = _pick(d, cands, letter, ctx, (part, whole))
+            for t in (part, whole):
+                t.add(best_hits, 1.0 / d.n_options)
             items.append(_item(d, best, letter))
     return items
+
+
+@dataclass
+class _Tally:
+    """Running blind-rule hits and the chance expectation over the items seen so far."""
+
+    hits: Counter = field(default_factory=Counter)
+    chance: float = 0.0
+
+    def add(self, hits: dict[str, int], chance: float) -> None:
+        self.hits.update(hits)
+        self.chance += chance
+
+    def cost(self, h: dict[str, int], chance: float) -> float:
+        """Exceeding chance is leakage: it weighs 10x more than falling below."""
+        exp = self.chance + chance
+        return sum(
+            10 * max(0.0, self.hits[r] + h[r] - exp) ** 2 + (self.hits[r] + h[r] - exp) ** 2
+            for r in RULES
+        )
 
 
 def _candidates(
@@ -673,16 +753,12 @@ def _candidates(
 
 
 def _pick(
-    d: Draft, cands, letter, ctx, hits: Counter, chance: float
+    d: Draft, cands, letter, ctx, tallies: Sequence[_Tally]
 ) -> tuple[dict[str, str], dict[str, int]]:
     best, best_hits, best_cost = None, None, None
     for opts in cands:
         h = rule_hits(d.task, d.question, opts, letter, ctx)
-        # exceeding chance is leakage: weigh it far more than falling below
-        cost = sum(
-            10 * max(0.0, hits[r] + h[r] - chance) ** 2 + (hits[r] + h[r] - chance) ** 2
-            for r in RULES
-        )
+        cost = sum(t.cost(h, 1.0 / d.n_options) for t in tallies)
         if best_cost is None or cost < best_cost - 1e-12:
             best, best_hits, best_cost = opts, h, cost
     return best, best_hits  # type: ignore[return-value]
