@@ -369,3 +369,19 @@ def test_answers_agree_with_mesh(openi_bench, openi_reports):
             agree[task]["rate"],
             agree[task]["disagreements"][:10],
         )
+
+
+def test_small_bench_has_no_leak_either(tmp_path, openi_reports):
+    """A 400-report set (held-out sized): the five paper-style probes stay within chance + 0.03."""
+    import csv
+
+    rows = list(csv.reader(open(openi_reports, newline="", encoding="utf-8")))
+    src = tmp_path / "last400.csv"
+    with open(src, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([rows[0], *rows[-400:]])
+    assert _build([src, "--out", tmp_path / "b"]) == 0
+    audit = audit_items(read_records(tmp_path / "b" / "bench.jsonl", BenchItem))
+    for task in ("binary", "single", "multiple"):
+        rep = audit[task]
+        for rule in ("always_a", "longest", "canonical_order", "most_frequent", "most_overlap"):
+            assert rep["rules"][rule] <= rep["chance"] + 0.03, (task, rule, rep["rules"][rule])

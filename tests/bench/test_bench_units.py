@@ -169,3 +169,17 @@ def test_llm_prompt_validators():
             P.validate_refine(bad, final)
     msgs = P.plan_messages("q?", "A) Yes B) No", cands)
     assert "STAGE: plan" in msgs[0]["content"] and P.LLM_PROMPTS_VERSION
+
+
+def test_share_caps_and_letter_remainders():
+    from cxreason.bench.generators import share_caps
+
+    caps = share_caps({"a": 50, "b": 10, "c": 10, "d": 10}, 0.2)
+    total = 30 + caps["a"]
+    assert caps["a"] <= 0.2 * total and set(caps) == {"a"}
+    assert share_caps({"a": 2, "b": 2, "c": 2, "d": 2, "e": 2}, 0.2) == {}
+    used: Counter = Counter()
+    rng = random.Random(0)
+    for n in (23, 5, 6):  # three splits with remainders 3, 1, 2
+        balanced_letters(n, 4, rng, used)
+    assert max(used.values()) - min(used.values()) <= 1 and sum(used.values()) == 34
