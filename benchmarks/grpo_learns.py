@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/grpo_learns"))
     ap.add_argument("--items", type=int, default=32)
     ap.add_argument("--sft-steps", type=int, default=30)
-    ap.add_argument("--lr", type=float, default=5e-4, help="GRPO learning rate")
+    ap.add_argument("--lr", type=float, default=2e-4, help="GRPO learning rate")
     ap.add_argument("--temperature", type=float, default=0.3, help="GRPO rollout temperature")
-    ap.add_argument("--grpo-steps", type=int, default=32)
+    ap.add_argument("--grpo-steps", type=int, default=40)
     ap.add_argument("--k", type=int, default=8, help="steps averaged at each end")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             "10",
             "--learning_rate",
             str(a.lr),
+            "--temperature",
+            str(a.temperature),
         ],
     )
     history = json.loads((grpo / "log_history.json").read_text())
