@@ -174,10 +174,9 @@ def test_llm_prompt_validators():
 def test_share_caps_and_letter_remainders():
     from cxreason.bench.generators import share_caps
 
-    caps = share_caps({"a": 50, "b": 10, "c": 10, "d": 10}, 0.2)
-    total = 30 + caps["a"]
-    assert caps["a"] <= 0.2 * total and set(caps) == {"a"}
-    assert share_caps({"a": 2, "b": 2, "c": 2, "d": 2, "e": 2}, 0.2) == {}
+    caps = share_caps({"a": 50, "b": 10, "c": 10, "d": 10, "e": 10, "f": 10}, 0.2)
+    assert set(caps) == {"a"} and caps["a"] <= 0.2 * (50 + caps["a"])
+    assert share_caps({"a": 9, "b": 2, "c": 2, "d": 2}, 0.2) == {}  # unreachable: left alone
     used: Counter = Counter()
     rng = random.Random(0)
     for n in (23, 5, 6):  # three splits with remainders 3, 1, 2

@@ -309,7 +309,11 @@ def share_caps(counts: dict[str, int], max_share: float) -> dict[str, int]:
     """Reduced counts for the answers whose share of the total exceeds ``max_share``.
 
     Iterates (capping one answer lowers the total); returns only the answers that change.
+    With too few distinct answers to meet the share at all, nothing is capped (the audit then
+    reports the leak).
     """
+    if sum(1 for v in counts.values() if v > 0) * max_share <= 1.0:
+        return {}
     cur = dict(counts)
     for _ in range(len(cur) + 1):
         total = sum(cur.values())
