@@ -140,6 +140,7 @@ function renderView(v) {
   renderImpression(v.impression);
   renderImages(v.images || []);
   $("report").textContent = v.report || "(no report)";
+  $("ref-steps").replaceChildren(...(v.reference_steps || []).map((t) => el("li", { text: t })));
   $("raw").textContent = v.has_prediction ? (v.error ? `[error] ${v.error}\n` : "") + (v.output || "") : "";
   $("reader-text").value = v.impression ? v.impression.impression : "";
   $("reader-status").textContent = "";
