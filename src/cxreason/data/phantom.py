@@ -527,19 +527,25 @@ def _draw_opacity(lay: _Layers, a: Anatomy, f: Finding) -> None:
     for s in f.sides:
         for _ in range(int(rng.integers(2, 4))):
             centres.append(_visible_point(rng, a, a.lungs[s]))
-    m = _blobs(lay, rng, centres, (0.06, 0.1), 0.9 * f.strength, 10)
+    m = _blobs(lay, rng, centres, (0.06, 0.1), 0.8 * f.strength, 10)  # hazy, soft-edged
     _add_fill(lay, m * _lung_any(lay, f.sides))
 
 
 def _draw_pneumonia(lay: _Layers, a: Anatomy, f: Finding) -> None:
+    """Patchy consolidation: a dense, irregular, sharply bounded cluster in one zone, mottled
+    inside (unlike the faint haze of Lung Opacity and the fissure-bounded lobe of
+    Consolidation)."""
     rng = np.random.default_rng(f.seed)
-    centres = []
+    field = np.zeros_like(lay.x)
     for s in f.sides:
-        zx, zy = _visible_point(rng, a, a.lungs[s], str(rng.choice(["lower", "any"])), 0.05)
-        for _ in range(int(rng.integers(4, 8))):
-            centres.append((zx + rng.normal(0, 0.05), zy + rng.normal(0, 0.05)))
-    m = _blobs(lay, rng, centres, (0.03, 0.05), 1.0 * f.strength, 20)
-    _add_fill(lay, m * _lung_any(lay, f.sides))
+        zx, zy = _visible_point(rng, a, a.lungs[s], str(rng.choice(["lower", "any"])), 0.06)
+        for _ in range(int(rng.integers(6, 10))):
+            cx, cy = zx + rng.normal(0, 0.04), zy + rng.normal(0, 0.04)
+            r = rng.uniform(0.025, 0.045)
+            field += np.exp(-(((lay.x - cx) ** 2 + (lay.y - cy) ** 2) / (2 * r * r)))
+    mottle = 0.8 + 0.2 * _smooth_noise(rng, lay.x.shape[0], 24)
+    dense = np.clip((field - 0.45) * 4.0, 0, 1) * np.clip(mottle, 0, 1)
+    _add_fill(lay, dense * f.strength * _lung_any(lay, f.sides))
 
 
 def _draw_consolidation(lay: _Layers, a: Anatomy, f: Finding) -> None:
@@ -604,7 +610,7 @@ def _draw_lesion(lay: _Layers, a: Anatomy, f: Finding) -> None:
             r = rng.uniform(0.035, 0.065) * (0.5 + 0.5 * f.strength)
             m = _soft(np.hypot(lay.x - cx, lay.y - cy) - r, 0.006) * f.strength
             _add_fill(lay, m * lay.lung[s])
-            lay.extra += 0.05 * m * lay.lung[s]
+            lay.extra += 0.12 * m * lay.lung[s]  # a little denser than soft tissue
 
 
 def _draw_fracture(lay: _Layers, a: Anatomy, f: Finding) -> None:
