@@ -104,6 +104,7 @@ class Anatomy:
     brightness: float
     gamma: float
     noise: float
+    med_shift: float = 0.0  # heart + mediastinum shift (volume loss pulls them to that side)
 
     @property
     def thorax_width(self) -> float:
@@ -119,7 +120,7 @@ class Anatomy:
 
     @property
     def heart_cx(self) -> float:
-        return self.mid + self.heart_shift * self.heart_hw
+        return self.mid + self.med_shift + self.heart_shift * self.heart_hw
 
 
 @dataclass
@@ -241,7 +242,7 @@ def _apply_anatomy_changes(scene: Scene) -> None:
             lung = a.lungs[s]
             a.lungs[s] = replace(lung, d0=lung.d0 - 0.05 * fa.strength)
         if len(fa.sides) == 1:
-            a.mid += 0.015 * fa.strength * fa.sides[0]
+            a.med_shift += 0.02 * fa.strength * fa.sides[0]
 
 
 # ------------------------------------------------------------------ drawing helpers
@@ -345,8 +346,9 @@ def _render_frontal(scene: Scene, n: int) -> np.ndarray:
         )
     )
     heart = _soft(_ellipse_sd(x, y, a.heart_cx, a.heart_cy, a.heart_hw, a.heart_hh), w)
-    knob = _soft(_ellipse_sd(x, y, a.mid + a.med_hw * 0.9, 0.33, 0.035, 0.03), w)
-    med = _soft(np.abs(x - a.mid) - a.med_hw, w) * _soft(y - a.heart_cy, w)
+    mx = a.mid + a.med_shift
+    knob = _soft(_ellipse_sd(x, y, mx + a.med_hw * 0.9, 0.33, 0.035, 0.03), w)
+    med = _soft(np.abs(x - mx) - a.med_hw, w) * _soft(y - a.heart_cy, w)
     soft_tissue = np.maximum(np.maximum(heart, med), knob)
     lungs = np.maximum(lung[-1], lung[1])
     air = lungs * (1 - soft_tissue) * (1 - np.clip(lay.fill, 0, 1))
@@ -465,7 +467,7 @@ def _visible_point(
         in_heart = ((x - a.heart_cx) / (a.heart_hw + margin)) ** 2 + (
             (y - a.heart_cy) / (hh + margin)
         ) ** 2 < 1
-        in_med = abs(x - a.mid) < a.med_hw + margin
+        in_med = abs(x - a.mid - a.med_shift) < a.med_hw + margin
         below = y > lung.d0 + lung.dk * ((x - lung.cx) / lung.rx) ** 2 - margin
         if not (in_heart or in_med or below):
             return x, y
