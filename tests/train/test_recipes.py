@@ -164,3 +164,42 @@ def test_accelerate_configs_parse(name):
     cfg = ClusterConfig.from_yaml_file(RECIPES / "accelerate" / name)
     assert cfg.mixed_precision == "bf16" and cfg.num_processes == 8
     assert cfg.distributed_type.name in ("DEEPSPEED", "FSDP")
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "tiny/sft.yaml",
+        "tiny/grpo.yaml",
+        "qwen2_vl_7b/sft.yaml",
+        "qwen2_vl_7b/grpo.yaml",
+        "qwen2_5_vl_3b/sft.yaml",
+        "qwen2_5_vl_3b/grpo.yaml",
+    ],
+)
+def test_every_recipe_parses(recipe):
+    from trl import GRPOConfig, SFTConfig
+
+    cfg = GRPOConfig if recipe.endswith("grpo.yaml") else SFTConfig
+    script, targs, margs = parse_args(
+        cfg,
+        [
+            "--config",
+            str(RECIPES / recipe),
+            "--bench",
+            "b.jsonl",
+            "--model_name_or_path",
+            "m",
+            "--use_cpu",
+            "true",
+            "--bf16",
+            "false",
+        ],
+    )
+    if cfg is GRPOConfig:
+        assert len(targs.reward_weights) == len(script.reward_funcs)
+        assert targs.per_device_train_batch_size % targs.num_generations == 0
+        if not recipe.startswith("tiny"):
+            assert script.format_gate and targs.use_vllm and targs.vllm_mode == "colocate"
+    else:
+        assert targs.completion_only_loss is True

@@ -190,3 +190,32 @@ def test_build_reward_funcs_names_and_errors():
         build_reward_funcs(["format", "vibes"])
     with pytest.raises(ValueError, match="column"):
         format_reward(["a", "b"], mode=["cot"])
+
+
+def test_format_gate_stops_repeated_answer_hacking():
+    hack = "<answer>A</answer>A</answer>A</answer>"  # what a tiny policy learned without the gate
+    good = "<think>The heart is enlarged.</think><answer>A</answer>"
+    cols = dict(
+        task=["binary"] * 2,
+        answer=["A"] * 2,
+        options=[OPTS] * 2,
+        report=[REPORT] * 2,
+        mode=["cot"] * 2,
+    )
+    plain = build_reward_funcs(["format", "accuracy", "factuality"])
+    assert [f([hack, good], **cols) for f in plain] == [[0.0, 1.0], [1.0, 1.0], [0.0, 1.0]]
+    gated = build_reward_funcs(
+        ["format", "accuracy", "factuality", "length"], format_gate=True, length_band=(1, 9)
+    )
+    assert [f([hack, good], **cols) for f in gated] == [
+        [0.0, 1.0],
+        [0.0, 1.0],
+        [0.0, 1.0],
+        [0.0, 1.0],
+    ]
+    assert [f.__name__ for f in gated][1] == "accuracy_reward"
+    direct = gated[1](
+        ["<answer>A</answer>"], task=["binary"], answer=["A"], options=[OPTS], mode=["direct"]
+    )
+    assert direct == [1.0]
+    assert gated[2](["<answer>A</answer>"], report=[REPORT], mode=["direct"]) == [None]

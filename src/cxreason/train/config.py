@@ -55,6 +55,9 @@ class ScriptArguments:
         default_factory=lambda: ["format", "accuracy", "factuality", "length"],
         metadata={"help": "GRPO rewards in the order of reward_weights."},
     )
+    format_gate: bool = field(
+        default=False, metadata={"help": "GRPO: other rewards are 0 when the layout is invalid."}
+    )
     set_metric: str = field(default="f1", metadata={"help": "Anomaly set reward: f1 | jaccard."})
     length_lo: int = field(default=20, metadata={"help": "Length band lower bound (words)."})
     length_hi: int = field(default=200, metadata={"help": "Length band upper bound (words)."})

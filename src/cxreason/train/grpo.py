@@ -33,6 +33,7 @@ def reward_functions(script: Any, train_args: Any) -> list:
         script.reward_funcs,
         set_metric=script.set_metric,
         length_band=(script.length_lo, script.length_hi),
+        format_gate=script.format_gate,
     )
     weights = getattr(train_args, "reward_weights", None)
     if weights is not None and len(weights) != len(funcs):

@@ -23,6 +23,11 @@ leaves it out of the weighted sum for that sample):
   linearly to 0 at ``lo/2`` words below and ``2*hi`` words above.
 
 Weights live in the recipe (``GRPOConfig.reward_weights``, in the order of ``reward_funcs``).
+
+``format_gate=True`` (recipe key ``format_gate``) makes the format reward a *gate*: every other
+reward is 0 for a completion whose layout is invalid (``None`` stays ``None``). Without it a
+policy can collect accuracy from the last of many repeated ``<answer>`` blocks (observed on the
+tiny model: ``<answer>A</answer>A</answer>A</answer>...``).
 """
 
 from __future__ import annotations
@@ -225,13 +230,30 @@ length_reward = make_length_reward()
 REWARD_NAMES = ("format", "accuracy", "factuality", "length")
 
 
+def gated(func: RewardFunc) -> RewardFunc:
+    """``func`` with its value set to 0 where the completion fails the format check."""
+
+    def wrapper(completions, mode=None, **kw):
+        values = func(completions, mode=mode, **kw)
+        ok = format_reward(completions, mode=mode)
+        return [v if v is None or g else 0.0 for v, g in zip(values, ok, strict=True)]
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
 def build_reward_funcs(
     names: Sequence[str],
     *,
     set_metric: str = "f1",
     length_band: tuple[int, int] = (20, 200),
+    format_gate: bool = False,
 ) -> list[RewardFunc]:
-    """Reward functions by name, in order (the order of ``GRPOConfig.reward_weights``)."""
+    """Reward functions by name, in order (the order of ``GRPOConfig.reward_weights``).
+
+    ``format_gate``: every reward but ``format`` is 0 on completions with an invalid layout.
+    """
     table: dict[str, Callable[[], RewardFunc]] = {
         "format": lambda: format_reward,
         "accuracy": lambda: make_accuracy_reward(set_metric),
@@ -241,4 +263,7 @@ def build_reward_funcs(
     unknown = [n for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown reward(s) {unknown}; choose from {list(REWARD_NAMES)}")
-    return [table[n]() for n in names]
+    funcs = [table[n]() for n in names]
+    if format_gate:
+        funcs = [f if n == "format" else gated(f) for n, f in zip(names, funcs, strict=True)]
+    return funcs
