@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--server-concurrency", type=int, default=8, help="requests generated together (batched)"
     )
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--text-only", action="store_true", help="no image in the requests")
     ap.add_argument("--deadline-s", type=float, default=300.0)
     ap.add_argument("--json", type=Path, help="write the report here")
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             from cxreason.train.model import init_tiny
 
             model = str(init_tiny(Path(tmp) / "tiny-vlm", seed=0))
-        engine = load_engine(model, backend="transformers")
+        engine = load_engine(model, backend="transformers", threads=a.threads or None)
         cfg = ServeConfig(
             max_concurrency=a.server_concurrency,
             max_queue=a.concurrency + 1,
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         image=image,
         max_tokens=a.max_tokens,
         server_concurrency=a.server_concurrency,
+        threads=a.threads,
     )
     print(json.dumps(rep, indent=2))
     if a.json:

@@ -26,7 +26,7 @@ def tiny_model(tmp_path_factory) -> Path:
 def tiny_engine(tiny_model):
     from cxreason.inference.predict import load_engine
 
-    return load_engine(str(tiny_model), backend="transformers")
+    return load_engine(str(tiny_model), backend="transformers", threads=1)
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +57,7 @@ def live_server(tiny_engine, tiny_bench, tmp_path_factory):
         max_queue=8,
         timeout_s=60,
         default_max_tokens=16,
+        max_tokens_cap=4000,
         image_limits=ImageLimits(max_pixels=4_000_000),
     )
     with LiveServer(create_app(tiny_engine, cfg, viewer, log)) as srv:

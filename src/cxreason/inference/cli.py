@@ -43,6 +43,10 @@ def predict(
     limit: int = typer.Option(None, help="Only the first N benchmark items."),
     backend: str = typer.Option("auto", help="auto | transformers | vllm."),
     device: str = typer.Option(None, help="torch device (cpu, cuda, ...)."),
+    threads: int = typer.Option(
+        1,
+        help="torch CPU threads while generating (1 avoids oversubscribing shared CPUs; 0 = torch default).",
+    ),
     chest_check: bool = typer.Option(
         True,
         "--chest-check/--no-chest-check",
@@ -61,27 +65,29 @@ def predict(
     if bench and not out:
         raise _fail("--bench needs --out")
     cfg = GenConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+
+    def load():
+        from cxreason.inference.predict import load_engine
+
+        return load_engine(model, backend=backend, device=device, threads=threads or None)
+
     try:
         if bench:
-            _predict_bench(model, bench, out, mode, cfg, batch_size, images, limit, backend, device)
+            _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit)
         else:
-            _predict_single(
-                model, image, question, options, mode, cfg, out, backend, device, chest_check
-            )
+            _predict_single(load, image, question, options, mode, cfg, out, chest_check)
     except (InputRefused, EngineError, RecordError) as e:
         raise _fail(str(e)) from None
     except FileNotFoundError as e:
         raise _fail(f"{e.filename}: file not found") from None
 
 
-def _predict_bench(
-    model, bench, out, mode, cfg, batch_size, images, limit, backend, device
-) -> None:
-    from cxreason.inference.predict import load_engine, predict_bench
+def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit) -> None:
+    from cxreason.inference.predict import predict_bench
 
     if not bench.is_file():
         raise FileNotFoundError(2, "not found", str(bench))
-    engine = load_engine(model, backend=backend, device=device)
+    engine = load()
     cols = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*cols, console=err_console, transient=False) as bar:
         task = bar.add_task("predict", total=None)
@@ -107,11 +113,9 @@ def _predict_bench(
         )
 
 
-def _predict_single(
-    model, image, question, options, mode, cfg, out, backend, device, chest_check
-) -> None:
+def _predict_single(load, image, question, options, mode, cfg, out, chest_check) -> None:
     from cxreason.inference.impression import structure_output
-    from cxreason.inference.predict import ChatRequest, load_engine
+    from cxreason.inference.predict import ChatRequest
     from cxreason.inference.safety import ImageLimits, InputRefused, load_safe_image
     from cxreason.records import write_json
 
@@ -129,7 +133,7 @@ def _predict_single(
     imgs = [
         load_safe_image(p, limits=lim) for p in image
     ]  # refuse bad inputs before loading a model
-    engine = load_engine(model, backend=backend, device=device)
+    engine = load()
     q = question or prompts.ANOMALY_QUESTION
     msgs = prompts.chat_messages(q, opts, n_images=len(imgs) if engine.is_vlm else 0, mode=mode)
     gen = engine.generate_batch([ChatRequest(msgs, imgs if engine.is_vlm else [])], cfg)[0]

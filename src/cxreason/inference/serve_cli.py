@@ -27,6 +27,7 @@ def build_app(
     served_name: str | None = None,
     max_body_mb: float = 25.0,
     max_concurrency: int = 4,
+    threads: int | None = 1,
     max_queue: int = 16,
     timeout_s: float = 300.0,
     max_tokens: int = 256,
@@ -49,7 +50,7 @@ def build_app(
 
             emb = default_embedder()
         viewer = ViewerData(bench, pred, images, embedder=emb)
-    engine = load_engine(model, backend=backend, device=device)
+    engine = load_engine(model, backend=backend, device=device, threads=threads or None)
     cfg = ServeConfig(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_concurrency=max_concurrency,
@@ -78,6 +79,10 @@ def serve(
     ),
     backend: str = typer.Option("auto", help="auto | transformers | vllm."),
     device: str = typer.Option(None, help="torch device (cpu, cuda, ...)."),
+    threads: int = typer.Option(
+        1,
+        help="torch CPU threads while generating (1 avoids oversubscribing shared CPUs; 0 = torch default).",
+    ),
     max_body_mb: float = typer.Option(25.0, "--max-body-mb", help="Largest request body, MiB."),
     max_concurrency: int = typer.Option(
         4, help="Requests generating at once (batched together into one generate call)."
@@ -109,6 +114,7 @@ def serve(
             model,
             backend=backend,
             device=device,
+            threads=threads,
             bench=bench,
             pred=pred,
             images=images,
