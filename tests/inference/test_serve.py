@@ -379,3 +379,29 @@ def _swallow(fn, *a, **kw):
         fn(*a, **kw)
     except httpx.HTTPError:
         pass
+
+
+def test_generation_timeout_504(tiny_engine):
+    from inference_helpers import LiveServer
+
+    from cxreason.inference.serve import ServeConfig, create_app
+
+    cfg = ServeConfig(timeout_s=0.5, max_tokens_cap=4000)
+    with LiveServer(create_app(tiny_engine, cfg)) as srv:
+        t0 = time.monotonic()
+        r = httpx.post(
+            srv.url + "/v1/chat/completions",
+            timeout=30,
+            json={"max_tokens": 4000, "messages": [{"role": "user", "content": "Describe."}]},
+        )
+        assert r.status_code == 504 and err(r)[1] == "timeout" and "0.5 s" in err(r)[0]
+        assert time.monotonic() - t0 < 5  # stopped at the limit, not after 4000 tokens (~10 s)
+        r = httpx.post(
+            srv.url + "/v1/chat/completions",
+            timeout=30,
+            json={"max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert r.status_code == 200 and r.json()["choices"][0]["finish_reason"] in (
+            "length",
+            "stop",
+        )

@@ -75,6 +75,8 @@ class GenOutput:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    #: ``stop`` (end of sequence), ``length`` (token budget), ``interrupted`` (stop signal or
+    #: ``max_time`` cut it short).
     finish_reason: str = "stop"
 
 
@@ -181,10 +183,13 @@ class _TorchEngine:
     def _decode(self, tok, out, plen: int, attn, max_new: int) -> list[GenOutput]:
         res = []
         for i in range(out.shape[0]):
-            new = out[i, plen:]
-            ids = [t for t in new.tolist() if t != tok.pad_token_id]
+            new = out[i, plen:].tolist()
+            ids = [t for t in new if t != tok.pad_token_id]
             text = tok.decode(ids, skip_special_tokens=True)
-            finish = "length" if len(ids) >= max_new and tok.eos_token_id not in ids else "stop"
+            if tok.eos_token_id in new:
+                finish = "stop"
+            else:  # no EOS: the token budget ran out, or a stop signal / max_time cut it short
+                finish = "length" if len(new) >= max_new else "interrupted"
             res.append(GenOutput(text, int(attn[i].sum()), len(ids), finish))
         return res
 

@@ -534,7 +534,10 @@ def create_app(
             async with gate:
                 if gen.stop.is_set():  # the client left while queued: skip the work
                     raise InputRefused("client closed the request", "client_closed", 499)
-                return await asyncio.wait_for(batcher.submit(req, gen), cfg.timeout_s + 5)
+                outs = await asyncio.wait_for(batcher.submit(req, gen), cfg.timeout_s + 5)
+            if outs[0].finish_reason == "interrupted":  # max_time cut it short
+                raise TimeoutError
+            return outs
         except Saturated:
             raise InputRefused(
                 f"server busy: more than {gate.limit} requests in flight; retry later",
