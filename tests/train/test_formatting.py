@@ -102,3 +102,22 @@ def test_images_dir_and_split_filter(tmp_path, make_bench):
     ]
     samples, _ = sft_samples(stripped, ImageOptions(images_dir=str(moved)))
     assert len(samples) == 4
+
+
+def test_select_items_seeded_subset_and_tasks(tiny_bench):
+    from types import SimpleNamespace
+
+    from cxreason.train.sft import select_items
+
+    args = SimpleNamespace(bench=str(tiny_bench), train_split="train", tasks=None, max_items=5)
+    a, base = select_items(args, seed=0)
+    b, _ = select_items(args, seed=0)
+    ids = [it.id for it in _items(tiny_bench)]
+    assert [it.id for it in a] == [it.id for it in b] and len(a) == 5 and base == tiny_bench.parent
+    assert sorted(ids.index(it.id) for it in a) == [ids.index(it.id) for it in a]  # file order kept
+    only, _ = select_items(
+        SimpleNamespace(**{**vars(args), "tasks": ["anomaly"], "max_items": None})
+    )
+    assert {it.task for it in only} == {"anomaly"}
+    with pytest.raises(ValueError, match="no items left"):
+        select_items(SimpleNamespace(**{**vars(args), "tasks": ["temporal"]}))

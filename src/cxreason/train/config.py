@@ -32,7 +32,7 @@ class ScriptArguments:
         default="train", metadata={"help": "BenchItem.split to train on; 'all' = every item."}
     )
     max_items: int | None = field(
-        default=None, metadata={"help": "Use at most this many items (file order)."}
+        default=None, metadata={"help": "Use at most this many items (seeded random subset)."}
     )
     tasks: list[str] | None = field(default=None, metadata={"help": "Keep only these tasks."})
     images_dir: str | None = field(

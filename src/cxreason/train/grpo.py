@@ -59,7 +59,7 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     from trl import GRPOTrainer
 
     check_vllm(train_args)
-    items, base_dir = select_items(script)
+    items, base_dir = select_items(script, train_args.seed)
     samples, stats = grpo_samples(
         items, image_options(script), mode=script.prompt_mode, base_dir=base_dir
     )

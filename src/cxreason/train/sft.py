@@ -24,14 +24,17 @@ from cxreason.train.formatting import (
 logger = logging.getLogger(__name__)
 
 
-def select_items(script: Any) -> tuple[list, Path]:
+def select_items(script: Any, seed: int = 0) -> tuple[list, Path]:
     """Bench items for training per the script arguments, and the bench file's folder."""
     path = Path(script.bench)
     items = load_bench(path, script.train_split)
     if script.tasks:
         items = [it for it in items if it.task in set(script.tasks)]
-    if script.max_items:
-        items = items[: script.max_items]
+    if script.max_items and script.max_items < len(items):
+        import random
+
+        keep = sorted(random.Random(seed).sample(range(len(items)), script.max_items))
+        items = [items[i] for i in keep]  # a seeded random subset (all tasks), in file order
     if not items:
         raise ValueError(f"{path}: no items left after filtering (tasks={script.tasks})")
     return items, path.parent
@@ -83,7 +86,7 @@ def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
     """An ``SFTTrainer`` for the recipe, plus the formatting stats."""
     from trl import SFTTrainer
 
-    items, base_dir = select_items(script)
+    items, base_dir = select_items(script, train_args.seed)
     samples, stats = sft_samples(
         items,
         image_options(script),
