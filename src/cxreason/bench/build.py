@@ -19,6 +19,7 @@ from cxreason.bench.filter import chain_rejection
 from cxreason.bench.manifest import build_manifest
 from cxreason.bench.miner import gather_evidence, item_plan, rules_chain
 from cxreason.bench.splits import DEFAULT_RATIOS, assign_splits
+from cxreason.paths import cache_dir
 from cxreason.records import BENCH_TASKS, BenchItem, Study, report_text, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ def mine_with_llm(
     from cxreason.bench.llm_miner import ProgressLog, mine_llm
     from cxreason.bench.llm_prompts import LLM_PROMPTS_VERSION
 
-    cache = cfg.llm_cache or (cfg.out / ".llm_cache")
+    cache = cfg.llm_cache or cache_dir("llm", cfg.out / ".llm_cache")
     fp = hashlib.sha256(
         f"{source_hash}:{cfg.seed}:{cfg.llm_model}:{LLM_PROMPTS_VERSION}".encode()
     ).hexdigest()[:16]

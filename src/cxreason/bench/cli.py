@@ -70,7 +70,7 @@ def build(
     ),
     llm_concurrency: int = typer.Option(4, help="Concurrent LLM requests."),
     llm_cache: Path | None = typer.Option(
-        None, help="LLM response cache folder (default OUT/.llm_cache)."
+        None, help="LLM response cache folder (default $CXREASON_CACHE/llm, else OUT/.llm_cache)."
     ),
     llm_timeout: float = typer.Option(60.0, help="Seconds per LLM request."),
     llm_max_retries: int = typer.Option(5, help="Retries per LLM request (429/5xx/timeouts)."),

@@ -16,6 +16,7 @@ import typer
 
 from cxreason.metrics import radrscore as rr
 from cxreason.metrics.bootstrap import N_RESAMPLES, SEED
+from cxreason.paths import cache_dir
 from cxreason.records import RecordError
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def score(
     ),
     llm_model: str = typer.Option(None, "--llm-model", help="Judge model name."),
     llm_cache: Path = typer.Option(
-        None, "--llm-cache", help="Judge cache folder (default OUT/llm_cache)."
+        None,
+        "--llm-cache",
+        help="Judge cache folder (default $CXREASON_CACHE/llm, else OUT/llm_cache).",
     ),
     llm_api_key_env: str = typer.Option("OPENAI_API_KEY", "--llm-api-key-env"),
     llm_concurrency: int = typer.Option(4, "--llm-concurrency", min=1),
@@ -108,7 +111,7 @@ def score(
     except (RecordError, sc.ScoreError, OSError) as e:
         console.print(f"[red]error:[/red] {e}")
         raise SystemExit(2) from None
-    cache = llm_cache or out / "llm_cache"
+    cache = llm_cache or cache_dir("llm", out / "llm_cache")
     try:
         names = _names(pred, name)
         emb, judge, meta = _backend(
