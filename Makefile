@@ -46,11 +46,13 @@ browser:
 demo: install
 	$(VENV)/bin/cxreason demo --out demo_out
 
+# One torch/BLAS thread per xdist worker: two workers already fill the two cores, and
+# oversubscribed OpenMP threads spin (measured ~30x slower generation at 2 threads per worker).
 test: install browser
-	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
 
 test-all: install browser
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(PYTEST_WORKERS) -q
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
