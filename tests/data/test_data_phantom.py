@@ -36,6 +36,7 @@ def test_deterministic_bytes_and_seed_variation(tmp_path: Path) -> None:
     assert render_study(labels, 7).tobytes() == render_study(labels, 7).tobytes()
     assert np.abs(_arr(labels, 7) - _arr(labels, 8)).mean() > 3
     assert render_study({}, 3, size=200).size == (200, 200)
+    assert render_study({}, -1).tobytes() == render_study({}, 2**64 - 1).tobytes()
 
 
 def test_no_single_pixel_gives_the_answer() -> None:

@@ -154,7 +154,8 @@ def make_scene(
 ) -> Scene:
     """Sample the anatomy (from ``seed`` only) and the findings to draw. SYNTHETIC TEST DATA.
 
-    Unknown label names raise ``ValueError``; statuses must be present|uncertain|absent.
+    ``seed`` is any integer (taken modulo 2**64). Unknown label names raise ``ValueError``;
+    statuses must be present|uncertain|absent.
     """
     if view not in ("frontal", "lateral"):
         raise ValueError(f"view must be 'frontal' or 'lateral', got {view!r}")
@@ -164,6 +165,7 @@ def make_scene(
             raise ValueError(f"unknown CheXpert label {lb!r}")
         if st not in STATUS_STRENGTH:
             raise ValueError(f"status of {lb!r} must be present|uncertain|absent, got {st!r}")
+    seed = int(seed) % (1 << 64)  # any integer (negative, 64-bit hashes) is a valid seed
     anat = _sample_anatomy(np.random.default_rng([seed, 0]))
     findings: dict[str, Finding] = {}
     for k, lb in enumerate(FINDING_LABELS, 1):
