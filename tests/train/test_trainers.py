@@ -167,3 +167,42 @@ def test_cli_errors_are_clear(tiny_bench, tiny_model_dir, tmp_path):
     vllm = _args("tiny/grpo.yaml", tiny_bench, tiny_model_dir, tmp_path / "g", "--use_vllm", "true")
     with pytest.raises(ValueError, match="vllm is not installed"):
         cli.main(["grpo", *vllm])
+
+
+def test_grpo_rollouts_never_sample_vision_tokens(tiny_bench, tiny_model_dir, tmp_path):
+    from trl import GRPOConfig
+
+    from cxreason.train.grpo import build_grpo_trainer
+
+    argv = _args("tiny/grpo.yaml", tiny_bench, tiny_model_dir, tmp_path / "g", "--max_steps", "1")
+    trainer, _ = build_grpo_trainer(*parse_args(GRPOConfig, argv))
+    tok = trainer.processing_class.tokenizer
+    banned = tok.convert_tokens_to_ids(
+        ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    )
+    assert set(banned) <= set(trainer.generation_config.suppress_tokens)
+
+
+def test_grpo_batch_with_prompts_of_different_lengths(tiny_bench, tiny_model_dir, tmp_path):
+    """Multi-image and single-image, binary and anomaly prompts in one batch (regression: TRL
+    built Qwen's mm_token_type_ids right-padded against left-padded ids -> RoPE index crash)."""
+    from trl import GRPOConfig
+
+    from cxreason.train.grpo import build_grpo_trainer
+
+    argv = _args(
+        "tiny/grpo.yaml",
+        tiny_bench,
+        tiny_model_dir,
+        tmp_path / "g",
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "32",
+        "--max_completion_length",
+        "4",
+    )
+    trainer, _ = build_grpo_trainer(*parse_args(GRPOConfig, argv))
+    assert trainer.processing_class.tokenizer.padding_side == "left"
+    trainer.train()  # 8 prompts x 4 generations: every item, mixed lengths, in one step
+    assert trainer.state.global_step == 1

@@ -54,6 +54,39 @@ def check_vllm(train_args: Any) -> None:
         )
 
 
+#: Special tokens a rollout must never sample: a generated vision token makes the policy's
+#: forward pass miscount image positions (Qwen-VL's 3-D RoPE index fails on the shapes). TRL
+#: suppresses only the image token; a tiny model also sampled <|vision_start|> etc. and crashed.
+VISION_TOKENS = (
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<image>",
+    "<fake_token_around_image>",
+    "<end_of_utterance>",
+)
+
+
+def suppress_vision_tokens(train_args: Any, processor: Any) -> list[int]:
+    """Add the processor's vision special tokens to ``generation_kwargs["suppress_tokens"]``.
+
+    Transformers-generate rollouts only (vLLM takes no such option); returns the ids added.
+    """
+    tok = getattr(processor, "tokenizer", None)
+    if tok is None or getattr(train_args, "use_vllm", False):
+        return []
+    vocab = tok.get_vocab()
+    names = set(VISION_TOKENS) | {getattr(processor, "image_token", None) or ""}
+    ids = sorted(vocab[t] for t in names if t in vocab)
+    if ids:
+        kw = dict(train_args.generation_kwargs or {})
+        kw["suppress_tokens"] = sorted(set(kw.get("suppress_tokens") or []) | set(ids))
+        train_args.generation_kwargs = kw
+    return ids
+
+
 def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     """A ``GRPOTrainer`` for the recipe, plus the formatting stats."""
     from trl import GRPOTrainer
@@ -67,6 +100,11 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     funcs = reward_functions(script, train_args)
     model, processor, peft_config = load_policy(model_args, train_args)
     apply_image_size(processor, script.image_size)
+    suppress_vision_tokens(train_args, processor)
+    # TRL 1.16 left-pads prompt ids but builds the multimodal fields (Qwen's mm_token_type_ids)
+    # with the tokenizer's default side; with right padding the image-token map is shifted
+    # against the attention mask of shorter prompts and the 3-D RoPE index fails.
+    processor.tokenizer.padding_side = "left"
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=funcs,

@@ -125,6 +125,7 @@ def build_tokenizer(vocab_size: int | None = 8192):
     tok.add_special_tokens({"additional_special_tokens": list(QWEN_SPECIAL_TOKENS[1:])})
     tok.chat_template = QWEN2_VL_CHAT_TEMPLATE
     tok.model_max_length = 32768
+    tok.padding_side = "left"  # batched generation (rollouts, predict) pads prompts on the left
     return tok
 
 
