@@ -41,6 +41,11 @@ class DemoConfig:
     train_tasks: tuple[str, ...] = ("binary", "single")
     eval_tasks: tuple[str, ...] = ("binary", "single")
     max_eval_items: int = 400
+    #: Keep only the frontal view of each item: lateral phantoms are schematic (no pneumothorax
+    #: or fracture drawn), so they add tokens and no signal to the synthetic task.
+    frontal_only: bool = True
+    #: Steps of the vision-tower warm-up (multi-label classification of the phantoms).
+    vision_steps: int = 1000
     #: Extra phantom renders (new anatomy/noise seeds) of each training study: data augmentation.
     augment: int = 3
     sft_recipe: Path = field(default_factory=lambda: REPO_RECIPES / "demo" / "sft.yaml")
@@ -52,8 +57,9 @@ class DemoConfig:
         if self.fast:
             self.max_eval_items = min(self.max_eval_items, 120)
             self.augment = min(self.augment, 1)
-            self.sft_overrides = ["--num_train_epochs", "2", *self.sft_overrides]
-            self.grpo_overrides = ["--max_steps", "10", *self.grpo_overrides]
+            self.vision_steps = min(self.vision_steps, 150)
+            self.sft_overrides = ["--max_steps", "60", *self.sft_overrides]
+            self.grpo_overrides = ["--max_steps", "6", *self.grpo_overrides]
 
 
 def _cli(args: list[str]) -> None:
@@ -150,6 +156,7 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
             "eval": cfg.eval_tasks,
             "n": cfg.max_eval_items,
             "augment": cfg.augment,
+            "frontal": cfg.frontal_only,
         },
         split_bench,
     )
@@ -163,16 +170,34 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
         ),
     )
 
+    vis_dir = out / "model_vision"
+
+    def vision() -> None:
+        from cxreason.train.vision_pretrain import VisionPretrainConfig, pretrain_vision
+
+        examples = _vision_examples(read_records(train_bench, BenchItem), studies_by_id())
+        r = pretrain_vision(
+            init_dir, vis_dir, examples,
+            VisionPretrainConfig(steps=cfg.vision_steps, batch_size=32, seed=cfg.seed),
+        )  # fmt: skip
+        log.info("vision warm-up on %d images: BCE %.3f -> %.3f", len(examples),
+                 r["loss_first"], r["loss_last"])  # fmt: skip
+
+    fp_vis = runner.run(
+        "vision", {"after": [fp_split, fp_init], "steps": cfg.vision_steps}, vision,
+        outputs=(vis_dir,),
+    )  # fmt: skip
+
     sft_dir = out / "sft"
     sft_args = [
         "train", "sft", "--config", cfg.sft_recipe,
-        "--model_name_or_path", init_dir, "--bench", train_bench, "--images_dir", images,
+        "--model_name_or_path", vis_dir, "--bench", train_bench, "--images_dir", images,
         "--output_dir", sft_dir, "--seed", cfg.seed, *cfg.sft_overrides,
     ]  # fmt: skip
     fp_sft = runner.run(
         "sft",
         {
-            "after": [fp_split, fp_init],
+            "after": [fp_split, fp_vis],
             "args": [str(a) for a in sft_args],
             "recipe": _read(cfg.sft_recipe),
         },
@@ -269,6 +294,36 @@ def _augment(
             copy.images = [str(aug_dir / Path(p).name) for p in it.images]
             extra.append(copy)
     return extra
+
+
+def _frontal_only(items: list[BenchItem], studies: dict) -> list[BenchItem]:
+    """Items reduced to one frontal image each (the study's first frontal view, else the first)."""
+    out = []
+    for it in items:
+        st = studies.get(it.study_id)
+        views = {Path(r.path).name: r.view for r in (st.images if st else [])}
+        frontal = [p for p in it.images if views.get(Path(p).name) == "frontal"]
+        keep = (frontal or it.images)[:1]
+        out.append(BenchItem(**{**it.__dict__, "images": keep}))
+    return out
+
+
+def _vision_examples(items: list[BenchItem], studies: dict) -> list[tuple[str, dict[str, str]]]:
+    """(frontal image, study labels) for every distinct training image (re-renders included)."""
+    from cxreason.demo.phantoms import laterality_from_report
+
+    labels_of: dict[str, dict[str, str]] = {}
+    seen: set[str] = set()
+    out = []
+    for it in items:
+        if not it.images or it.images[0] in seen or it.study_id not in studies:
+            continue
+        seen.add(it.images[0])
+        if it.study_id not in labels_of:
+            st = studies[it.study_id]
+            labels_of[it.study_id] = laterality_from_report(st.findings, st.impression)[0]
+        out.append((it.images[0], labels_of[it.study_id]))
+    return out
 
 
 def _read(p: Path) -> str:

@@ -1,0 +1,48 @@
+"""The vision-tower warm-up trains the vision tower only and lowers its classification loss."""
+
+from __future__ import annotations
+
+import pytest
+
+from cxreason.train.vision_pretrain import VisionPretrainConfig, label_targets, pretrain_vision
+
+
+def test_label_targets_mask_uncertain():
+    y, m = label_targets({"Cardiomegaly": "present", "Edema": "uncertain", "Fracture": "absent"})
+    from cxreason.vocab import CHEXPERT_LABELS
+
+    i = CHEXPERT_LABELS.index
+    assert y[i("Cardiomegaly")] == 1.0 and m[i("Cardiomegaly")] == 1.0
+    assert m[i("Edema")] == 0.0
+    assert y[i("Fracture")] == 0.0 and m[i("Fracture")] == 1.0
+
+
+def test_pretrain_changes_vision_only_and_learns(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from cxreason.data.phantom import render_study
+
+    examples = []
+    for k in range(16):
+        labels = {"Cardiomegaly": "present"} if k % 2 else {"Cardiomegaly": "absent"}
+        path = tmp_path / f"p{k}.png"
+        render_study(labels, seed=k, size=112).save(path)
+        examples.append((str(path), labels))
+    out = tmp_path / "vis"
+    r = pretrain_vision(
+        tiny_model_dir,
+        out,
+        examples,
+        VisionPretrainConfig(steps=30, batch_size=16, lr=3e-3, log_every=10),
+    )
+    assert r["loss_last"] < r["loss_first"]
+    before = load_file(str(tiny_model_dir / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("visual" in k for k in changed), sorted(changed)[:5]
+
+
+def test_pretrain_needs_examples(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="no \\(image, labels\\) examples"):
+        pretrain_vision(tiny_model_dir, tmp_path / "x", [])
