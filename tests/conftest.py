@@ -21,7 +21,9 @@ SAMPLES = SHARED_DATA / "samples"
 
 def _require(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"shared data not found at {path} (set CXREASON_SHARED_DATA or place ../shared)")
+        pytest.skip(
+            f"shared data not found at {path} (set CXREASON_SHARED_DATA or place ../shared)"
+        )
     return path
 
 

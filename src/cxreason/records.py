@@ -54,7 +54,9 @@ class Study:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Study:
         d = dict(d)
-        d["images"] = [i if isinstance(i, ImageRef) else ImageRef(**i) for i in d.get("images") or []]
+        d["images"] = [
+            i if isinstance(i, ImageRef) else ImageRef(**i) for i in d.get("images") or []
+        ]
         d["study_id"] = str(d["study_id"])
         return _build(cls, d)
 
@@ -78,7 +80,9 @@ class Labels:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Labels:
         d = dict(d)
-        d["mentions"] = [m if isinstance(m, Mention) else Mention(**m) for m in d.get("mentions") or []]
+        d["mentions"] = [
+            m if isinstance(m, Mention) else Mention(**m) for m in d.get("mentions") or []
+        ]
         return _build(cls, d)
 
 

@@ -46,3 +46,16 @@ def test_pretrain_changes_vision_only_and_learns(tiny_model_dir, tmp_path):
 def test_pretrain_needs_examples(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="no \\(image, labels\\) examples"):
         pretrain_vision(tiny_model_dir, tmp_path / "x", [])
+
+
+def test_freeze_vision_tower_keeps_merger_trainable(tiny_model_dir):
+    from cxreason.train.model import load_model_and_processor
+    from cxreason.train.sft import freeze_vision_tower
+
+    model, _ = load_model_and_processor(tiny_model_dir, dtype="float32")
+    n = freeze_vision_tower(model)
+    visual = model.model.visual
+    assert n > 0
+    for name, p in visual.named_parameters():
+        assert p.requires_grad == name.startswith("merger."), name
+    assert all(p.requires_grad for p in model.model.language_model.parameters())

@@ -65,6 +65,13 @@ class ScriptArguments:
         default=None,
         metadata={"help": "Cap images at image_size^2 pixels in the processor (px side)."},
     )
+    freeze_vision_tower: bool = field(
+        default=False,
+        metadata={
+            "help": "Freeze the vision encoder (patch embedding + blocks); its merger/projector "
+            "stays trainable. For a pretrained or warmed-up vision tower."
+        },
+    )
 
 
 def parse_args(config_cls: type, argv: list[str]) -> tuple[ScriptArguments, Any, Any]:

@@ -82,6 +82,20 @@ def load_policy(model_args: Any, train_args: Any) -> tuple[Any, Any, Any]:
     return model, processor, get_peft_config(model_args)
 
 
+def freeze_vision_tower(model: Any) -> int:
+    """Freeze a Qwen-VL-style vision encoder except its merger; returns the frozen parameter count."""
+    visual = getattr(getattr(model, "model", model), "visual", None)
+    if visual is None:
+        raise ValueError("freeze_vision_tower: this model has no `visual` encoder")
+    n = 0
+    for name, p in visual.named_parameters():
+        if not name.startswith("merger."):
+            p.requires_grad_(False)
+            n += p.numel()
+    logger.info("vision tower frozen: %d parameters (merger stays trainable)", n)
+    return n
+
+
 def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
     """An ``SFTTrainer`` for the recipe, plus the formatting stats."""
     from trl import SFTTrainer
@@ -98,6 +112,8 @@ def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
     _log_stats("sft", stats)
     model, processor, peft_config = load_policy(model_args, train_args)
     apply_image_size(processor, script.image_size)
+    if getattr(script, "freeze_vision_tower", False):
+        freeze_vision_tower(model)
     trainer = SFTTrainer(
         model=model,
         args=train_args,
