@@ -57,9 +57,9 @@ class DemoConfig:
         if self.fast:
             self.max_eval_items = min(self.max_eval_items, 120)
             self.augment = min(self.augment, 1)
-            self.vision_steps = min(self.vision_steps, 150)
-            self.sft_overrides = ["--max_steps", "60", *self.sft_overrides]
-            self.grpo_overrides = ["--max_steps", "6", *self.grpo_overrides]
+            self.vision_steps = min(self.vision_steps, 400)
+            self.sft_overrides = ["--max_steps", "200", *self.sft_overrides]
+            self.grpo_overrides = ["--max_steps", "4", *self.grpo_overrides]
 
 
 def _cli(args: list[str]) -> None:
@@ -91,6 +91,7 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
     """Run (or resume) the demo under ``cfg.out``; returns the trained model's scores."""
     from cxreason.data.load import load_studies
     from cxreason.demo.phantoms import render_phantoms
+    from cxreason.inference.predict import progress_path
 
     t_start = time.perf_counter()
     out = cfg.out
@@ -240,7 +241,7 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
             f"eval_{name}",
             {"model": fp_model, "eval": fp_split},
             predict_and_score,
-            outputs=(pred, sdir),
+            outputs=(pred, progress_path(pred), sdir),
         )
         scores[name] = json.loads((sdir / "scores.json").read_text())
         target = out / ("scores.json" if name == "trained" else f"scores_{name}.json")
