@@ -57,8 +57,8 @@ class DemoConfig:
         if self.fast:
             self.max_eval_items = min(self.max_eval_items, 120)
             self.augment = min(self.augment, 1)
-            self.vision_steps = min(self.vision_steps, 400)
-            self.sft_overrides = ["--max_steps", "200", *self.sft_overrides]
+            self.vision_steps = min(self.vision_steps, 600)
+            self.sft_overrides = ["--max_steps", "400", *self.sft_overrides]
             self.grpo_overrides = ["--max_steps", "4", *self.grpo_overrides]
 
 
