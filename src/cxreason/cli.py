@@ -82,23 +82,39 @@ def _mount() -> None:
 _mount()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (defaults to ``sys.argv[1:]``); returns the exit code."""
+def run_app(typer_app: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run a Typer app on ``argv`` (default ``sys.argv[1:]``) and return its exit code.
+
+    Shared by this CLI and every stage's ``main(argv)``: usage errors are shown and give their
+    code (typer vendors click, so they are matched by interface), and the code of a
+    ``typer.Exit`` is returned (click returns it instead of raising in non-standalone mode).
+    """
     try:
-        rv = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
-    except SystemExit as e:  # typer.Exit / click exits
+        rv = typer_app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
+    except SystemExit as e:
         return int(e.code or 0)
     except typer.Exit as e:
         return int(e.exit_code or 0)
-    except Exception as e:  # usage errors: typer vendors click, so match by interface
+    except Exception as e:
         if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
             return int(e.exit_code)
         if type(e).__name__ == "Abort":
             return 1
         raise
-    # In non-standalone mode click returns the code of a typer.Exit instead of raising it.
     return rv if isinstance(rv, int) else 0
+
+
+def command_app(fn) -> typer.Typer:
+    """A one-command Typer app around a command function (for a stage's ``main``)."""
+    one = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    one.command()(fn)
+    return one
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (defaults to ``sys.argv[1:]``); returns the exit code."""
+    return run_app(app, argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
@@ -233,18 +232,9 @@ def _audit_table(rep: dict, tol: float) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``cxreason bench`` with ``argv``; returns the exit code."""
-    try:
-        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Exit as e:
-        return int(e.exit_code or 0)
-    except click.exceptions.Abort:
-        return 1
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+    from cxreason.cli import run_app
+
+    return run_app(app, argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
@@ -153,22 +152,9 @@ def _predict_single(load, image, question, options, mode, cfg, out, chest_check)
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``predict`` with ``argv``; returns the exit code."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(predict)
-    try:
-        rc = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
-        return rc if isinstance(rc, int) else 0
-    except typer.Exit as e:
-        return int(e.exit_code or 0)
-    except SystemExit as e:
-        return int(e.code or 0)
-    except Exception as e:
-        import click
+    from cxreason.cli import command_app, run_app
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        raise
+    return run_app(command_app(predict), argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import typer
@@ -146,22 +145,9 @@ def serve(
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``serve`` with ``argv``; returns the exit code."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command()(serve)
-    try:
-        rc = app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
-        return rc if isinstance(rc, int) else 0
-    except typer.Exit as e:
-        return int(e.exit_code or 0)
-    except SystemExit as e:
-        return int(e.code or 0)
-    except Exception as e:
-        import click
+    from cxreason.cli import command_app, run_app
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        raise
+    return run_app(command_app(serve), argv)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ cxreason.train.cli sft --config ...`` (docs/training.md).
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -52,16 +50,9 @@ def grpo(ctx: typer.Context) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run this sub-app with ``argv``; returns the exit code."""
-    try:
-        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
-    except SystemExit as e:
-        return int(e.code or 0)
-    except Exception as e:  # usage errors (typer vendors click: match by interface)
-        if hasattr(e, "show") and hasattr(e, "exit_code"):
-            e.show()
-            return int(e.exit_code)
-        raise
-    return 0
+    from cxreason.cli import run_app
+
+    return run_app(app, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -56,8 +55,6 @@ def info_cmd(path: str = typer.Argument(..., help="Model folder or hub id.")) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Run this sub-app with ``argv``; returns the exit code."""
-    try:
-        app(args=list(sys.argv[1:] if argv is None else argv), standalone_mode=False)
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+    from cxreason.cli import run_app
+
+    return run_app(app, argv)
