@@ -94,7 +94,11 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
     from cxreason.inference.predict import progress_path
 
     t_start = time.perf_counter()
-    out = cfg.out
+    # Absolute paths: the benchmark stores image paths as given, and the trainer resolves a
+    # relative image path against --images_dir (a relative --out would be doubled).
+    cfg.out = out = Path(cfg.out).resolve()
+    cfg.reports = Path(cfg.reports).resolve()
+    cfg.projections = Path(cfg.projections).resolve() if cfg.projections else None
     out.mkdir(parents=True, exist_ok=True)
     if not cfg.reports.exists():
         raise FileNotFoundError(
