@@ -67,6 +67,9 @@ def test_grpo_samples_carry_reward_columns(tiny_bench):
     assert a["options"] is None and isinstance(a["answer_labels"], list)
     assert b["report"].startswith("FINDINGS:") and b["mode"] == "cot"
     assert "completion" not in b and b["prompt"][0]["role"] == "system"
+    item_b = next(it for it in items if it.id == b["id"])
+    assert b["reference"] == item_b.reasoning.strip()
+    assert b["reference_steps"] == [s for s in item_b.reasoning_steps if s.strip()]
 
 
 def test_missing_images_error_skip(tmp_path, make_bench):

@@ -11,12 +11,14 @@ from cxreason.train.rewards import (
     band_score,
     build_reward_funcs,
     check_format,
+    completeness_reward,
     completion_text,
     factuality_reward,
     format_reward,
     label_set_score,
     make_accuracy_reward,
     make_length_reward,
+    radrscore_reward,
 )
 
 REPORT = (
@@ -159,6 +161,62 @@ def test_factuality_reward():
     assert got[1] == 0.0
     assert got[2:5] == [0.0, 0.0, 0.0]
     assert got[5] is None and got[6] is None
+
+
+REFERENCE_STEPS = [
+    "I review the cardiac silhouette and the pleural spaces.",
+    "The heart is enlarged.",
+    "There is a small left pleural effusion.",
+    "So the answer is A) Yes.",
+]
+REFERENCE = " ".join(REFERENCE_STEPS)
+
+
+def test_completeness_counters_saying_little():
+    """One safe negative is perfectly factual but incomplete: completeness tells them apart."""
+    terse = "<think>No pneumothorax.</think><answer>A</answer>"
+    full = "<think>The heart is enlarged. There is a pleural effusion.</think><answer>A</answer>"
+    wrong = "<think>The heart is normal. No effusion.</think><answer>A</answer>"
+    outs = [conv(o) for o in (terse, full, wrong, "<answer>A</answer>", full)]
+    cols = dict(report=[REPORT] * 5, mode=["cot"] * 4 + ["direct"])
+    fact = factuality_reward(outs, **cols)
+    comp = completeness_reward(outs, reference=[REFERENCE] * 5, mode=cols["mode"])
+    assert fact[0] == fact[1] == 1.0
+    assert comp[0] == 0.0 and comp[1] == 1.0 and comp[2] == 0.0
+    assert comp[3] == 0.0  # CoT sample without <think>
+    assert comp[4] is None  # direct mode
+    assert completeness_reward([conv(full)], reference=[None]) == [None]
+
+
+def test_radrscore_reward_is_the_metric():
+    """The reward equals `cxreason score`'s RadRScore for the same output and item."""
+    from cxreason.metrics.radrscore import score_item
+    from cxreason.records import BenchItem
+
+    item = BenchItem(
+        id="x", study_id="s", task="binary", question="Does this chest X-ray show cardiomegaly?",
+        options={"A": "Yes", "B": "No"}, answer="A", answer_labels=["Cardiomegaly"],
+        images=[], report=REPORT, reasoning=REFERENCE, reasoning_steps=REFERENCE_STEPS,
+        split="train",
+    )  # fmt: skip
+    outs = [
+        "<think>I review the heart and the pleura. The heart is enlarged. There is a pleural "
+        "effusion. So the answer is A) Yes.</think><answer>A</answer>",
+        "<think>The heart is normal in size. There is a pneumothorax.</think><answer>B</answer>",
+        "<think>I look at the image.</think><answer>A</answer>",
+        "no tags at all",
+    ]
+    got = radrscore_reward(
+        [conv(o) for o in outs],
+        report=[REPORT] * 4,
+        reference=[REFERENCE] * 4,
+        reference_steps=[REFERENCE_STEPS] * 4,
+        mode=["cot"] * 4,
+    )
+    want = [score_item(item, o)["radrscore"] for o in outs]
+    assert got == pytest.approx(want)
+    assert got[0] > 0.9 and got[1] < 0.2 and got[3] == 0.0
+    assert radrscore_reward([conv(outs[0])], report=[REPORT], reference=[""], reference_steps=[[]]) == [None]
 
 
 def test_length_band():

@@ -206,3 +206,31 @@ def test_grpo_batch_with_prompts_of_different_lengths(tiny_bench, tiny_model_dir
     assert trainer.processing_class.tokenizer.padding_side == "left"
     trainer.train()  # 8 prompts x 4 generations: every item, mixed lengths, in one step
     assert trainer.state.global_step == 1
+
+
+@pytest.mark.parametrize("stage", ["sft", "grpo"])
+def test_freeze_vision_tower_is_honoured_by_both_stages(
+    stage, tiny_bench, tiny_model_dir, tmp_path
+):
+    """`freeze_vision_tower: true` in a recipe freezes the encoder blocks in SFT *and* GRPO."""
+    from trl import GRPOConfig, SFTConfig
+
+    from cxreason.train.grpo import build_grpo_trainer
+    from cxreason.train.sft import build_sft_trainer
+
+    config, build = {
+        "sft": (SFTConfig, build_sft_trainer),
+        "grpo": (GRPOConfig, build_grpo_trainer),
+    }[stage]
+    argv = _args(
+        f"tiny/{stage}.yaml", tiny_bench, tiny_model_dir, tmp_path / stage, "--max_steps", "1"
+    )
+    for flag, frozen in (("false", False), ("true", True)):
+        trainer, _ = build(*parse_args(config, [*argv, "--freeze_vision_tower", flag]))
+        visual = trainer.model.model.visual
+        blocks = [
+            p.requires_grad for n, p in visual.named_parameters() if not n.startswith("merger.")
+        ]
+        merger = [p.requires_grad for n, p in visual.named_parameters() if n.startswith("merger.")]
+        assert all(merger)
+        assert not any(blocks) if frozen else all(blocks)

@@ -11,7 +11,7 @@ the user turn, ``completion``: the assistant turn, ``images``: PIL images), so T
 collator masks the prompt and the loss covers the assistant turn only
 (``completion_only_loss``). GRPO samples carry ``prompt`` + ``images`` and the reward columns
 ``task``, ``answer``, ``options`` (JSON string; null for anomaly items), ``answer_labels``,
-``report`` and ``mode``.
+``report``, ``mode``, ``reference`` (the mined chain as one text) and ``reference_steps``.
 
 Images: every path of an item is kept (multi-image items keep all, in order) and loaded with
 :func:`cxreason.data.images.load_image` (grey, bone bright), then converted to RGB. A relative
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cxreason.metrics.radrscore import reference_steps, reference_text
 from cxreason.prompts import chat_messages
 from cxreason.records import BenchItem, read_records
 
@@ -227,6 +228,8 @@ def grpo_samples(
                 "options": json.dumps(item.options) if item.options else None,
                 "answer_labels": list(item.answer_labels),
                 "report": item.report or None,
+                "reference": reference_text(item) or None,
+                "reference_steps": reference_steps(item),
                 "mode": mode,
             }
         )

@@ -19,6 +19,7 @@ from cxreason.train.rewards import build_reward_funcs
 from cxreason.train.sft import (
     _log_stats,
     apply_image_size,
+    freeze_vision_tower,
     image_options,
     load_policy,
     select_items,
@@ -100,6 +101,8 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     funcs = reward_functions(script, train_args)
     model, processor, peft_config = load_policy(model_args, train_args)
     apply_image_size(processor, script.image_size)
+    if getattr(script, "freeze_vision_tower", False):
+        freeze_vision_tower(model)
     suppress_vision_tokens(train_args, processor)
     # TRL 1.16 left-pads prompt ids but builds the multimodal fields (Qwen's mm_token_type_ids)
     # with the tokenizer's default side; with right padding the image-token map is shifted

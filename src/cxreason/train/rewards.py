@@ -4,7 +4,8 @@ Completions arrive as strings or as conversational lists (``[{"role": "assistant
 ...}]``, content a string or a list of ``{"type": "text", "text": ...}`` parts); both are read.
 Dataset columns used (built by :mod:`cxreason.train.formatting`): ``task``, ``answer``,
 ``options`` (JSON string or dict; None for anomaly items), ``answer_labels``, ``report``,
-``mode`` (``cot`` | ``direct``). TRL passes every dataset column as a keyword argument.
+``mode`` (``cot`` | ``direct``), ``reference`` and ``reference_steps`` (the mined chain).
+TRL passes every dataset column as a keyword argument.
 
 Rewards (SPEC "Rewards"); every one is in [0, 1], or None where it does not apply (TRL then
 leaves it out of the weighted sum for that sample):
@@ -19,6 +20,14 @@ leaves it out of the weighted sum for that sample):
 - ``factuality``: RadRScore factuality of the ``<think>`` block against the report; None when
   the sample has no report or is a direct-mode sample; 0 for a missing/empty ``<think>`` or one
   that asserts no clinical entity (as the metric scores it).
+- ``completeness``: RadRScore completeness of ``<think>`` against the item's reference chain
+  (column ``reference``): the share of the reference's entities the reasoning covers; None
+  without a reference chain or in direct mode. Factuality alone rewards saying little (one safe
+  negative scores 1.0); completeness is its counterweight.
+- ``radrscore``: the whole offline RadRScore of ``<think>`` (mean of factuality vs ``report``,
+  completeness vs ``reference`` and step effectiveness vs ``reference_steps``, with the metric's
+  MiniLM step matcher): the process reward optimises exactly what ``cxreason score`` reports.
+  None without a report or a reference chain, or in direct mode.
 - ``length``: a soft band on the completion's word count: 1 inside ``[lo, hi]``, falling
   linearly to 0 at ``lo/2`` words below and ``2*hi`` words above.
 
@@ -200,6 +209,67 @@ def factuality_reward(
     return out
 
 
+def _process_inputs(completions, columns: dict[str, Sequence[Any] | None], mode):
+    """Per sample: (think text or None, column values...) or None where the reward is undefined.
+
+    Undefined (None): direct mode, or any required column blank. ``think`` is None for a missing,
+    repeated or empty ``<think>`` block (the reward is then 0, as the metric scores it).
+    """
+    n = len(completions)
+    cols = [_column(v, n) for v in columns.values()]
+    out = []
+    for i, (c, m) in enumerate(zip(completions, _column(mode, n, "cot"), strict=True)):
+        values = [col[i] for col in cols]
+        if m == "direct" or any(v is None or not str(v).strip() or v == [] for v in values):
+            out.append(None)
+            continue
+        out.append((_think_block(completion_text(c)), *values))
+    return out
+
+
+def completeness_reward(
+    completions: Sequence[Any],
+    reference: Sequence[str | None] | None = None,
+    mode: Sequence[str] | None = None,
+    **_: Any,
+) -> list[float | None]:
+    """RadRScore completeness of ``<think>`` vs the reference chain; None without one."""
+    from cxreason.metrics.radrscore import completeness
+
+    return [
+        None if row is None else (completeness(row[0], row[1]) if row[0] else 0.0)
+        for row in _process_inputs(completions, {"reference": reference}, mode)
+    ]
+
+
+def radrscore_reward(
+    completions: Sequence[Any],
+    report: Sequence[str | None] | None = None,
+    reference: Sequence[str | None] | None = None,
+    reference_steps: Sequence[Sequence[str] | None] | None = None,
+    mode: Sequence[str] | None = None,
+    **_: Any,
+) -> list[float | None]:
+    """Offline RadRScore of ``<think>`` (mean of factuality, completeness, effectiveness)."""
+    from cxreason.metrics.embed import default_embedder
+    from cxreason.metrics.radrscore import completeness, effectiveness, factuality, split_steps
+
+    rows = _process_inputs(
+        completions, {"report": report, "reference": reference, "steps": reference_steps}, mode
+    )
+    out: list[float | None] = []
+    for row in rows:
+        if row is None or not row[0]:
+            out.append(None if row is None else 0.0)
+            continue
+        think, rep, ref, ref_steps = row
+        fact = factuality(think, rep) or 0.0
+        comp = completeness(think, ref)
+        eff = effectiveness(split_steps(think), list(ref_steps), default_embedder())
+        out.append((fact + comp + eff) / 3.0)
+    return out
+
+
 def band_score(n: float, lo: float, hi: float) -> float:
     """1 inside [lo, hi]; linear to 0 at lo/2 below and at 2*hi above."""
     if lo <= n <= hi:
@@ -227,7 +297,7 @@ def make_length_reward(lo: int = 20, hi: int = 200) -> RewardFunc:
 
 length_reward = make_length_reward()
 
-REWARD_NAMES = ("format", "accuracy", "factuality", "length")
+REWARD_NAMES = ("format", "accuracy", "factuality", "completeness", "radrscore", "length")
 
 
 def gated(func: RewardFunc) -> RewardFunc:
@@ -258,6 +328,8 @@ def build_reward_funcs(
         "format": lambda: format_reward,
         "accuracy": lambda: make_accuracy_reward(set_metric),
         "factuality": lambda: factuality_reward,
+        "completeness": lambda: completeness_reward,
+        "radrscore": lambda: radrscore_reward,
         "length": lambda: make_length_reward(*length_band),
     }
     unknown = [n for n in names if n not in table]
