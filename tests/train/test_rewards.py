@@ -216,7 +216,9 @@ def test_radrscore_reward_is_the_metric():
     want = [score_item(item, o)["radrscore"] for o in outs]
     assert got == pytest.approx(want)
     assert got[0] > 0.9 and got[1] < 0.2 and got[3] == 0.0
-    assert radrscore_reward([conv(outs[0])], report=[REPORT], reference=[""], reference_steps=[[]]) == [None]
+    assert radrscore_reward(
+        [conv(outs[0])], report=[REPORT], reference=[""], reference_steps=[[]]
+    ) == [None]
 
 
 def test_length_band():
