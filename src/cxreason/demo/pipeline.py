@@ -222,34 +222,15 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
     )  # fmt: skip
 
     sft_dir = out / "sft"
-    sft_args = [
-        "train", "sft", "--config", cfg.sft_recipe,
-        "--model_name_or_path", vis_dir, "--bench", train_bench, "--images_dir", images,
-        "--output_dir", sft_dir, "--seed", cfg.seed, *cfg.sft_overrides,
-    ]  # fmt: skip
-    fp_sft = runner.run(
-        "sft",
-        {
-            "after": [fp_split, fp_vis],
-            "args": [str(a) for a in sft_args],
-            "recipe": _read(cfg.sft_recipe),
-        },
-        lambda: _train(sft_args, sft_dir),
-        outputs=(sft_dir,),
-    )
-
+    fp_sft = _train_stage(
+        runner, "sft", cfg.sft_recipe, vis_dir, sft_dir, cfg, [fp_split, fp_vis],
+        train_bench, images, cfg.sft_overrides,
+    )  # fmt: skip
     grpo_dir = out / "grpo"
-    grpo_args = [
-        "train", "grpo", "--config", cfg.grpo_recipe,
-        "--model_name_or_path", sft_dir, "--bench", train_bench, "--images_dir", images,
-        "--output_dir", grpo_dir, "--seed", cfg.seed, *cfg.grpo_overrides,
-    ]  # fmt: skip
-    fp_grpo = runner.run(
-        "grpo",
-        {"after": fp_sft, "args": [str(a) for a in grpo_args], "recipe": _read(cfg.grpo_recipe)},
-        lambda: _train(grpo_args, grpo_dir),
-        outputs=(grpo_dir,),
-    )
+    fp_grpo = _train_stage(
+        runner, "grpo", cfg.grpo_recipe, sft_dir, grpo_dir, cfg, fp_sft,
+        train_bench, images, cfg.grpo_overrides,
+    )  # fmt: skip
 
     systems = {
         "untrained": (init_dir, fp_init),
@@ -297,6 +278,36 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
     report()  # always rewritten: cheap, and it reports this invocation's timings
     write_json(out / "demo_config.json", {k: str(v) for k, v in asdict(cfg).items()})
     return scores["trained"]
+
+
+def _train_stage(
+    runner: StageRunner,
+    stage: str,
+    recipe: Path,
+    model_dir: Path,
+    out_dir: Path,
+    cfg: DemoConfig,
+    after,
+    bench: Path,
+    images: Path,
+    overrides: list[str],
+) -> str:
+    """Run ``cxreason train STAGE`` from ``model_dir`` into ``out_dir`` as a resumable stage.
+
+    The fingerprint covers the command line and the recipe's text, so editing the recipe redoes
+    the stage (and drops its stale checkpoints); an interrupted run resumes from its checkpoint.
+    """
+    args = [
+        "train", stage, "--config", recipe,
+        "--model_name_or_path", model_dir, "--bench", bench, "--images_dir", images,
+        "--output_dir", out_dir, "--seed", cfg.seed, *overrides,
+    ]  # fmt: skip
+    return runner.run(
+        stage,
+        {"after": after, "args": [str(a) for a in args], "recipe": _read(recipe)},
+        lambda: _train(args, out_dir),
+        outputs=(out_dir,),
+    )
 
 
 def _augment(

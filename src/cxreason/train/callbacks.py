@@ -30,3 +30,27 @@ def finish_run(trainer: Any, out_dir: str | Path, plot: bool) -> None:
     if plot:
         plot_reward_curve(history, out / REWARD_CURVE, title=f"GRPO reward - {out.name}")
         logger.info("reward curve: %s", out / REWARD_CURVE)
+
+
+def run_trainer(stage: str, build: Any, script: Any, train_args: Any, model_args: Any) -> Path:
+    """Build a trainer with ``build(script, train_args, model_args)``, train, save the run.
+
+    Shared by SFT and GRPO: writes the resolved config (with the data stats), resumes from the
+    last checkpoint when asked (restoring the weights strictly, see
+    :func:`cxreason.train.config.restore_weights`), then saves the model, processor and
+    ``log_history.json`` (plus ``reward_curve.png`` for GRPO). Returns ``output_dir``.
+    """
+    from dataclasses import asdict
+
+    from cxreason.train.config import resolve_resume, restore_weights, save_resolved_config
+
+    trainer, stats = build(script, train_args, model_args)
+    out = Path(train_args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_resolved_config(out, stage, script, train_args, model_args, {"data": asdict(stats)})
+    ckpt = resolve_resume(train_args)
+    if ckpt:
+        restore_weights(trainer.model, ckpt)
+    trainer.train(resume_from_checkpoint=ckpt)
+    finish_run(trainer, out, plot=stage == "grpo")
+    return out

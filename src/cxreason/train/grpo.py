@@ -9,11 +9,9 @@ At the end of a run, ``log_history.json`` and ``reward_curve.png`` are written t
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cxreason.train.config import resolve_resume, restore_weights, save_resolved_config
 from cxreason.train.formatting import grpo_samples, to_dataset
 from cxreason.train.rewards import build_reward_funcs
 from cxreason.train.sft import (
@@ -121,15 +119,6 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
 
 def run_grpo(script: Any, train_args: Any, model_args: Any) -> Path:
     """Train; save model + processor, ``log_history.json`` and ``reward_curve.png``."""
-    from cxreason.train.callbacks import finish_run
+    from cxreason.train.callbacks import run_trainer
 
-    trainer, stats = build_grpo_trainer(script, train_args, model_args)
-    out = Path(train_args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_resolved_config(out, "grpo", script, train_args, model_args, {"data": asdict(stats)})
-    ckpt = resolve_resume(train_args)
-    if ckpt:
-        restore_weights(trainer.model, ckpt)
-    trainer.train(resume_from_checkpoint=ckpt)
-    finish_run(trainer, out, plot=True)
-    return out
+    return run_trainer("grpo", build_grpo_trainer, script, train_args, model_args)

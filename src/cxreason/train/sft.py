@@ -8,11 +8,9 @@ vision collator sets the labels of every prompt token (system, user turn, image 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cxreason.train.config import resolve_resume, restore_weights, save_resolved_config
 from cxreason.train.formatting import (
     FormatStats,
     ImageOptions,
@@ -139,15 +137,6 @@ def _log_stats(stage: str, stats: FormatStats) -> None:
 
 def run_sft(script: Any, train_args: Any, model_args: Any) -> Path:
     """Train, save the final model + processor in ``output_dir``; returns ``output_dir``."""
-    from cxreason.train.callbacks import finish_run
+    from cxreason.train.callbacks import run_trainer
 
-    trainer, stats = build_sft_trainer(script, train_args, model_args)
-    out = Path(train_args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_resolved_config(out, "sft", script, train_args, model_args, {"data": asdict(stats)})
-    ckpt = resolve_resume(train_args)
-    if ckpt:
-        restore_weights(trainer.model, ckpt)
-    trainer.train(resume_from_checkpoint=ckpt)
-    finish_run(trainer, out, plot=False)
-    return out
+    return run_trainer("sft", build_sft_trainer, script, train_args, model_args)
