@@ -261,7 +261,7 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
         write_json(target, scores[name])
 
     def report() -> None:
-        from cxreason.demo.report import write_report
+        from cxreason.demo.report import target_checks, write_report
 
         examples = _examples(out, eval_bench, out / "pred_trained.jsonl", images)
         facts = {
@@ -273,7 +273,13 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
             "stage seconds": {k: round(v, 1) for k, v in runner.timings.items()},
             "total seconds (this invocation)": round(time.perf_counter() - t_start, 1),
         }
-        write_report(out, scores, examples, facts, grpo_dir / "reward_curve.png")
+        rows = {k: _rows(out / f"score_{k}" / "per_item.jsonl") for k in ("sft", "trained")}
+        checks = target_checks(scores, rows)
+        write_json(out / "checks.json", checks)
+        for c in checks:
+            log.info("target %s: %s (%s)", "met" if c["passed"] else "NOT met", c["check"],
+                     c["value"])  # fmt: skip
+        write_report(out, scores, examples, facts, grpo_dir / "reward_curve.png", checks)
 
     report()  # always rewritten: cheap, and it reports this invocation's timings
     write_json(out / "demo_config.json", {k: str(v) for k, v in asdict(cfg).items()})
@@ -368,6 +374,13 @@ def _vision_examples(items: list[BenchItem], studies: dict) -> list[tuple[str, d
             labels_of[it.study_id] = laterality_from_report(st.findings, st.impression)[0]
         out.append((it.images[0], labels_of[it.study_id]))
     return out
+
+
+def _rows(path: Path) -> list[dict]:
+    """Per-item rows of a ``score`` run (empty if the file is missing)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
 
 
 def _read(p: Path) -> str:

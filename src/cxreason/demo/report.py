@@ -38,6 +38,49 @@ def scores_table(scores: dict[str, dict]) -> list[list[str]]:
     return rows
 
 
+#: The demo's targets (issue #8): trained binary accuracy and its CI, and the process reward's
+#: effect (trained RadRScore above the SFT-only model's).
+BINARY_TARGET = 0.80
+
+
+def target_checks(scores: dict[str, dict], rows: dict[str, list[dict]] | None = None) -> list[dict]:
+    """The demo's targets, checked on this run's scores: ``{check, value, passed}`` per target.
+
+    ``rows``: per-item rows (``score``'s ``per_item.jsonl``) of ``sft`` and ``trained``; when
+    given, the RadRScore check also reports the paired-bootstrap delta, its 95% CI and p.
+    """
+    from cxreason.metrics.bootstrap import paired_bootstrap_p
+
+    def task_acc(key: str, task: str) -> dict | None:
+        return scores.get(key, {}).get("by_task", {}).get(task, {}).get("accuracy")
+
+    out = []
+    b = task_acc("trained", "binary")
+    if b:
+        out.append({"check": f"trained binary accuracy >= {BINARY_TARGET:.2f}",
+                    "value": f"{b['value']:.3f}", "passed": b["value"] >= BINARY_TARGET})  # fmt: skip
+        out.append({"check": "lower 95% CI bound of trained binary accuracy > 0.5",
+                    "value": f"{b['ci95'][0]:.3f}", "passed": b["ci95"][0] > 0.5})  # fmt: skip
+    for task in ("binary", "single"):
+        t, u = task_acc("trained", task), task_acc("untrained", task)
+        if t and u:
+            out.append({"check": f"trained beats untrained on {task} accuracy",
+                        "value": f"{t['value']:.3f} vs {u['value']:.3f}",
+                        "passed": t["value"] > u["value"]})  # fmt: skip
+    t, s = scores.get("trained", {}).get("radrscore"), scores.get("sft", {}).get("radrscore")
+    if t and s:
+        value = f"{t['value']:.3f} vs {s['value']:.3f}"
+        if rows and rows.get("sft") and rows.get("trained"):
+            base = {r["id"]: r["radrscore"] for r in rows["sft"]}
+            pairs = [(base[r["id"]], r["radrscore"]) for r in rows["trained"]
+                     if r.get("radrscore") is not None and base.get(r["id"]) is not None]  # fmt: skip
+            d, ci, p = paired_bootstrap_p([a for a, _ in pairs], [b for _, b in pairs])
+            value += f" (paired delta {d:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}], p={p:.3f})"
+        out.append({"check": "RadRScore: trained (SFT + GRPO) above SFT only",
+                    "value": value, "passed": t["value"] > s["value"]})  # fmt: skip
+    return out
+
+
 def plot_comparison(scores: dict[str, dict], path: Path, tasks: tuple[str, ...]) -> None:
     """Grouped bars: accuracy and RadRScore per task for each system, 95% CI whiskers."""
     import matplotlib
@@ -84,8 +127,10 @@ def write_report(
     examples: list[dict[str, Any]],
     facts: dict[str, Any],
     reward_curve: Path | None,
+    checks: list[dict] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out/report.md`` and ``out/report.html``; returns their paths."""
+    checks = checks if checks is not None else target_checks(scores)
     tasks = tuple(sorted({t for s in scores.values() for t in s.get("by_task", {})}))
     plot_comparison(scores, out / "scores_comparison.png", tasks)
     curve_name = None
@@ -115,6 +160,16 @@ def write_report(
     md.append("|" + "---|" * len(header))
     md += ["| " + " | ".join(r) + " |" for r in rows]
     md += ["", "![scores](scores_comparison.png)", ""]
+    if checks:
+        md += [
+            "## Targets, checked on this run",
+            "",
+            "| target | this run | met |",
+            "|---|---|---|",
+        ]
+        md += [f"| {c['check']} | {c['value']} | {'yes' if c['passed'] else '**no**'} |"
+               for c in checks]  # fmt: skip
+        md.append("")
     if curve_name:
         md += ["## GRPO reward curve", "", f"![reward curve]({curve_name})", ""]
     md += ["## Examples (trained model)", ""]
@@ -154,6 +209,12 @@ def write_report(
         *["<tr>" + "".join(f"<td>{h(c)}</td>" for c in r) + "</tr>" for r in rows],
         "</table><p><img src='scores_comparison.png' alt='scores'></p>",
     ]
+    if checks:
+        parts.append("<h2>Targets, checked on this run</h2><table><tr><th>target</th>"
+                     "<th>this run</th><th>met</th></tr>")  # fmt: skip
+        parts += [f"<tr><td>{h(c['check'])}</td><td>{h(c['value'])}</td>"
+                  f"<td>{'yes' if c['passed'] else '<b>no</b>'}</td></tr>" for c in checks]  # fmt: skip
+        parts.append("</table>")
     if curve_name:
         parts.append(
             f"<h2>GRPO reward curve</h2><p><img src='{curve_name}' alt='reward curve'></p>"
