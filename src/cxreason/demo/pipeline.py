@@ -92,10 +92,12 @@ def _subset(items: list[BenchItem], split: str, tasks, limit: int | None, seed: 
 def pin_cpu_numerics() -> None:
     """Fixed thread counts and deterministic kernels for repeatable CPU runs.
 
-    MKL's default ``MKL_DYNAMIC=TRUE`` may use fewer threads when the machine is busy, which
-    changes the summation order of GEMMs: two SFT runs of the same inputs drifted apart at the
-    4th decimal of the loss by step 3 and ended 6 points apart in binary accuracy. Must run
-    before torch's first BLAS call (set again in the environment for child processes).
+    Two demo runs of the same inputs once drifted apart at the 4th decimal of the SFT loss by
+    step 75 and ended 6 points apart in binary accuracy. MKL's default ``MKL_DYNAMIC=TRUE`` may
+    use fewer threads on a busy machine, which changes GEMM summation order, so it is pinned
+    off here. A check with a CPU hog beside a 30-step SFT did not reproduce the drift with
+    either setting, so this is a guard, not a proven cure. Must run before torch's first BLAS
+    call (the environment carries it to child processes).
     """
     os.environ.setdefault("MKL_DYNAMIC", "FALSE")
     os.environ.setdefault("OMP_DYNAMIC", "FALSE")
