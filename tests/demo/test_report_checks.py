@@ -60,3 +60,4 @@ def test_report_shows_the_checks(tmp_path):
     assert "## Targets, checked on this run" in text
     assert "| RadRScore: trained (SFT + GRPO) above SFT only | 0.500 vs 0.600 | **no** |" in text
     assert "<h2>Targets, checked on this run</h2>" in html.read_text()
+    assert "single-choice 0.25" in text

@@ -41,6 +41,10 @@ def scores_table(scores: dict[str, dict]) -> list[list[str]]:
 #: The demo's targets (issue #8): trained binary accuracy and its CI, and the process reward's
 #: effect (trained RadRScore above the SFT-only model's).
 BINARY_TARGET = 0.80
+CHANCE_NOTE = (
+    "Chance: binary 0.50, single-choice 0.25 (4 options). The untrained model scores 0 because "
+    "its output cannot be parsed, so 'beats untrained' alone does not mean above chance."
+)
 
 
 def target_checks(scores: dict[str, dict], rows: dict[str, list[dict]] | None = None) -> list[dict]:
@@ -169,7 +173,7 @@ def write_report(
         ]
         md += [f"| {c['check']} | {c['value']} | {'yes' if c['passed'] else '**no**'} |"
                for c in checks]  # fmt: skip
-        md.append("")
+        md += ["", CHANCE_NOTE, ""]
     if curve_name:
         md += ["## GRPO reward curve", "", f"![reward curve]({curve_name})", ""]
     md += ["## Examples (trained model)", ""]
@@ -214,7 +218,7 @@ def write_report(
                      "<th>this run</th><th>met</th></tr>")  # fmt: skip
         parts += [f"<tr><td>{h(c['check'])}</td><td>{h(c['value'])}</td>"
                   f"<td>{'yes' if c['passed'] else '<b>no</b>'}</td></tr>" for c in checks]  # fmt: skip
-        parts.append("</table>")
+        parts.append(f"</table><p>{h(CHANCE_NOTE)}</p>")
     if curve_name:
         parts.append(
             f"<h2>GRPO reward curve</h2><p><img src='{curve_name}' alt='reward curve'></p>"
