@@ -14,6 +14,7 @@ def _scores(binary, single, radr, lo=0.7):
         "n": 4,
         "accuracy": _m((binary + single) / 2, 0, 1),
         "radrscore": _m(radr, 0, 1),
+        **{k: _m(radr, 0, 1) for k in ("factuality", "completeness", "effectiveness")},
         "by_task": {
             "binary": {"n": 2, "accuracy": _m(binary, lo, 1.0)},
             "single": {"n": 2, "accuracy": _m(single, 0, 1)},
@@ -29,14 +30,14 @@ def test_checks_pass_and_fail_from_the_numbers():
     }
     rows = {
         "sft": [
-            {"id": "a", "radrscore": 0.5},
-            {"id": "b", "radrscore": 0.7},
-            {"id": "c", "radrscore": None},
+            {"id": "a", "accuracy": 1.0, "radrscore": 0.5},
+            {"id": "b", "accuracy": 0.0, "radrscore": 0.7},
+            {"id": "c", "accuracy": 1.0, "radrscore": None},
         ],
         "trained": [
-            {"id": "a", "radrscore": 0.6},
-            {"id": "b", "radrscore": 0.7},
-            {"id": "c", "radrscore": 0.2},
+            {"id": "a", "accuracy": 1.0, "radrscore": 0.6},
+            {"id": "b", "accuracy": 0.0, "radrscore": 0.7},
+            {"id": "c", "accuracy": 1.0, "radrscore": 0.2},
         ],
     }
     checks = target_checks(scores, rows)

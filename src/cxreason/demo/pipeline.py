@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cxreason.demo.stages import StageRunner
-from cxreason.records import BenchItem, read_records, write_json, write_jsonl
+from cxreason.records import BenchItem, iter_jsonl, read_records, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,10 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
             "stage seconds": {k: round(v, 1) for k, v in runner.timings.items()},
             "total seconds (this invocation)": round(time.perf_counter() - t_start, 1),
         }
-        rows = {k: _rows(out / f"score_{k}" / "per_item.jsonl") for k in ("sft", "trained")}
+        rows = {
+            k: [row for _, row in iter_jsonl(out / f"score_{k}" / "per_item.jsonl")]
+            for k in ("sft", "trained")
+        }
         checks = target_checks(scores, rows)
         write_json(out / "checks.json", checks)
         for c in checks:
@@ -376,13 +379,6 @@ def _vision_examples(items: list[BenchItem], studies: dict) -> list[tuple[str, d
             labels_of[it.study_id] = laterality_from_report(st.findings, st.impression)[0]
         out.append((it.images[0], labels_of[it.study_id]))
     return out
-
-
-def _rows(path: Path) -> list[dict]:
-    """Per-item rows of a ``score`` run (empty if the file is missing)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
 
 
 def _read(p: Path) -> str:

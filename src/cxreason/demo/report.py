@@ -51,9 +51,9 @@ def target_checks(scores: dict[str, dict], rows: dict[str, list[dict]] | None = 
     """The demo's targets, checked on this run's scores: ``{check, value, passed}`` per target.
 
     ``rows``: per-item rows (``score``'s ``per_item.jsonl``) of ``sft`` and ``trained``; when
-    given, the RadRScore check also reports the paired-bootstrap delta, its 95% CI and p.
+    given, the RadRScore check also reports the paired-bootstrap delta, its 95% CI and p
+    (:func:`cxreason.metrics.report.compare`, as ``cxreason score`` with two ``--pred``).
     """
-    from cxreason.metrics.bootstrap import paired_bootstrap_p
 
     def task_acc(key: str, task: str) -> dict | None:
         return scores.get(key, {}).get("by_task", {}).get(task, {}).get("accuracy")
@@ -75,10 +75,11 @@ def target_checks(scores: dict[str, dict], rows: dict[str, list[dict]] | None = 
     if t and s:
         value = f"{t['value']:.3f} vs {s['value']:.3f}"
         if rows and rows.get("sft") and rows.get("trained"):
-            base = {r["id"]: r["radrscore"] for r in rows["sft"]}
-            pairs = [(base[r["id"]], r["radrscore"]) for r in rows["trained"]
-                     if r.get("radrscore") is not None and base.get(r["id"]) is not None]  # fmt: skip
-            d, ci, p = paired_bootstrap_p([a for a, _ in pairs], [b for _, b in pairs])
+            from cxreason.metrics.report import compare
+
+            comp = compare([(k, scores[k], rows[k]) for k in ("sft", "trained")])
+            r = comp["systems"][1]["radrscore_vs_baseline"]
+            d, ci, p = r["delta"], r["ci95"], r["p"]
             value += f" (paired delta {d:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}], p={p:.3f})"
         out.append({"check": "RadRScore: trained (SFT + GRPO) above SFT only",
                     "value": value, "passed": t["value"] > s["value"]})  # fmt: skip
