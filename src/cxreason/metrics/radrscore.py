@@ -265,21 +265,35 @@ def score_reasoning(
         }
     if not think:
         return zero_parts(has_reasoning=False)
+    parts = reasoning_parts(
+        think, item.report, reference_text(item), reference_steps(item), embedder, threshold
+    )
+    return {**parts, "has_reasoning": True, "n_entities": len(entities(think))}
+
+
+def reasoning_parts(
+    think: str,
+    report: str,
+    reference: str,
+    ref_steps: Sequence[str],
+    embedder=_DEFAULT,
+    threshold: float = SIM_THRESHOLD,
+) -> dict[str, float]:
+    """factuality (vs ``report``; 0 without entities), completeness (vs ``reference``),
+    effectiveness (steps vs ``ref_steps``) and their mean ``radrscore``, for a non-empty
+    reasoning text. ``embedder``: default the shared MiniLM; None disables similarity."""
     if embedder is _DEFAULT:
         from cxreason.metrics.embed import default_embedder
 
         embedder = default_embedder()
-    fact = factuality(think, item.report)
-    comp = completeness(think, reference_text(item))
-    eff = effectiveness(split_steps(think), reference_steps(item), embedder, threshold)
-    f = 0.0 if fact is None else fact
+    fact = factuality(think, report) or 0.0
+    comp = completeness(think, reference)
+    eff = effectiveness(split_steps(think), list(ref_steps), embedder, threshold)
     return {
-        "factuality": f,
+        "factuality": fact,
         "completeness": comp,
         "effectiveness": eff,
-        "radrscore": (f + comp + eff) / 3.0,
-        "has_reasoning": True,
-        "n_entities": len(entities(think)),
+        "radrscore": (fact + comp + eff) / 3.0,
     }
 
 

@@ -197,33 +197,32 @@ def factuality_reward(
     """RadRScore factuality of ``<think>`` vs the report; None without a report or in direct mode."""
     from cxreason.metrics.radrscore import factuality
 
-    n = len(completions)
-    out: list[float | None] = []
-    for c, rep, m in zip(completions, _column(report, n), _column(mode, n, "cot"), strict=True):
-        if not rep or not str(rep).strip() or m == "direct":
-            out.append(None)
-            continue
-        think = _think_block(completion_text(c))
-        score = factuality(think, rep) if think else None
-        out.append(0.0 if score is None else float(score))
-    return out
+    return _process_reward(
+        completions, {"report": report}, mode, lambda think, rep: factuality(think, rep) or 0.0
+    )
 
 
-def _process_inputs(completions, columns: dict[str, Sequence[Any] | None], mode):
-    """Per sample: (think text or None, column values...) or None where the reward is undefined.
+def _process_reward(
+    completions: Sequence[Any],
+    columns: dict[str, Sequence[Any] | None],
+    mode: Sequence[str] | None,
+    score: Callable[..., float],
+) -> list[float | None]:
+    """``score(think, *column values)`` per sample, the process rewards' shared rules.
 
-    Undefined (None): direct mode, or any required column blank. ``think`` is None for a missing,
-    repeated or empty ``<think>`` block (the reward is then 0, as the metric scores it).
+    None where the reward is undefined: direct mode, or any of ``columns`` blank for the sample.
+    0.0 for a missing, repeated or empty ``<think>`` block (as the metric scores it).
     """
     n = len(completions)
     cols = [_column(v, n) for v in columns.values()]
-    out = []
+    out: list[float | None] = []
     for i, (c, m) in enumerate(zip(completions, _column(mode, n, "cot"), strict=True)):
         values = [col[i] for col in cols]
         if m == "direct" or any(v is None or not str(v).strip() or v == [] for v in values):
             out.append(None)
             continue
-        out.append((_think_block(completion_text(c)), *values))
+        think = _think_block(completion_text(c))
+        out.append(float(score(think, *values)) if think else 0.0)
     return out
 
 
@@ -236,10 +235,7 @@ def completeness_reward(
     """RadRScore completeness of ``<think>`` vs the reference chain; None without one."""
     from cxreason.metrics.radrscore import completeness
 
-    return [
-        None if row is None else (completeness(row[0], row[1]) if row[0] else 0.0)
-        for row in _process_inputs(completions, {"reference": reference}, mode)
-    ]
+    return _process_reward(completions, {"reference": reference}, mode, completeness)
 
 
 def radrscore_reward(
@@ -251,23 +247,12 @@ def radrscore_reward(
     **_: Any,
 ) -> list[float | None]:
     """Offline RadRScore of ``<think>`` (mean of factuality, completeness, effectiveness)."""
-    from cxreason.metrics.embed import default_embedder
-    from cxreason.metrics.radrscore import completeness, effectiveness, factuality, split_steps
+    from cxreason.metrics.radrscore import reasoning_parts
 
-    rows = _process_inputs(
-        completions, {"report": report, "reference": reference, "steps": reference_steps}, mode
+    columns = {"report": report, "reference": reference, "steps": reference_steps}
+    return _process_reward(
+        completions, columns, mode, lambda *args: reasoning_parts(*args)["radrscore"]
     )
-    out: list[float | None] = []
-    for row in rows:
-        if row is None or not row[0]:
-            out.append(None if row is None else 0.0)
-            continue
-        think, rep, ref, ref_steps = row
-        fact = factuality(think, rep) or 0.0
-        comp = completeness(think, ref)
-        eff = effectiveness(split_steps(think), list(ref_steps), default_embedder())
-        out.append((fact + comp + eff) / 3.0)
-    return out
 
 
 def band_score(n: float, lo: float, hi: float) -> float:
