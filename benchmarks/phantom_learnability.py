@@ -15,9 +15,9 @@ import argparse
 import time
 
 import numpy as np
-from PIL import Image
 
 from cxreason.data.phantom import render_study
+from cxreason.data.phantom_probe import linear_probe
 from cxreason.vocab import FINDING_LABELS
 
 
@@ -28,27 +28,6 @@ def speed(size: int, n: int = 200) -> float:
     for i, lb in enumerate(labels):
         render_study(lb, i, size=size)
     return n / (time.process_time() - t0)
-
-
-def _features(img: Image.Image, k: int = 32) -> np.ndarray:
-    p = np.asarray(img.resize((k, k), Image.BILINEAR), dtype=np.float64) / 255.0
-    return np.concatenate([p.ravel(), np.abs(p - p[:, ::-1]).ravel()])
-
-
-def linear_probe(label: str, n: int = 300, n_train: int = 220, seed0: int = 1) -> float:
-    rng = np.random.default_rng(seed0)
-    xs, ys = [], []
-    for i in range(n):
-        labels = {lb: "present" for lb in FINDING_LABELS if lb != label and rng.random() < 0.15}
-        if i % 2 == 0:
-            labels[label] = "present"
-        xs.append(_features(render_study(labels, seed0 * 10_000 + i)))
-        ys.append(1.0 if i % 2 == 0 else -1.0)
-    x, y = np.stack(xs), np.array(ys)
-    mu, sd = x[:n_train].mean(0), x[:n_train].std(0) + 1e-3
-    a, b = (x[:n_train] - mu) / sd, (x[n_train:] - mu) / sd
-    alpha = np.linalg.solve(a @ a.T + n_train * np.eye(n_train), y[:n_train])
-    return float((np.sign(b @ (a.T @ alpha)) == y[n_train:]).mean())
 
 
 def cnn(n: int, n_test: int, epochs: int, size: int = 128) -> np.ndarray:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from cxreason.data import phantom
 from cxreason.data.phantom import make_scene, render_study, render_to_file
+from cxreason.data.phantom_probe import probe_dataset, ridge_accuracy
 from cxreason.vocab import FINDING_LABELS
 
 #: columns of an image half more than 8 px from the image midline (anatomy jitters ~ +-5 px)
@@ -172,35 +173,9 @@ def test_speed_at_least_50_per_second_single_core() -> None:
 # ------------------------------------------------------------------ learnability
 
 
-def _features(img: Image.Image, k: int = 32) -> np.ndarray:
-    """k x k down-sampled pixels plus their left-right asymmetry |p - mirror(p)|."""
-    p = np.asarray(img.resize((k, k), Image.BILINEAR), dtype=np.float64) / 255.0
-    return np.concatenate([p.ravel(), np.abs(p - p[:, ::-1]).ravel()])
-
-
-def _dataset(target: str, n: int, seed0: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed0)
-    xs, ys = [], []
-    for i in range(n):
-        labels = {lb: "present" for lb in FINDING_LABELS if lb != target and rng.random() < 0.15}
-        if i % 2 == 0:
-            labels[target] = "present"
-        xs.append(_features(render_study(labels, seed0 * 10_000 + i)))
-        ys.append(1.0 if i % 2 == 0 else -1.0)
-    return np.stack(xs), np.array(ys)
-
-
-def _ridge_accuracy(x: np.ndarray, y: np.ndarray, n_train: int, lam: float = 1.0) -> float:
-    """Linear ridge classifier on standardised pixels (dual form), held-out accuracy."""
-    mu, sd = x[:n_train].mean(0), x[:n_train].std(0) + 1e-3
-    a, b = (x[:n_train] - mu) / sd, (x[n_train:] - mu) / sd
-    alpha = np.linalg.solve(a @ a.T + lam * n_train * np.eye(n_train), y[:n_train])
-    return float((np.sign(b @ (a.T @ alpha)) == y[n_train:]).mean())
-
-
 @pytest.mark.parametrize("label", ["Cardiomegaly", "Pleural Effusion", "Pneumothorax"])
 def test_finding_is_linearly_detectable(label: str) -> None:
     """Present vs absent (other findings mixed in at random) separates with a plain linear
     model on 32x32 pixels (+ their mirror asymmetry): the signal is learnable at small size."""
-    x, y = _dataset(label, 300, 1 + FINDING_LABELS.index(label))
-    assert _ridge_accuracy(x, y, 220) > 0.8
+    x, y = probe_dataset(label, 300, 1 + FINDING_LABELS.index(label))
+    assert ridge_accuracy(x, y, 220) > 0.8
