@@ -65,3 +65,20 @@ def test_progress_log_drops_torn_tail(tmp_path):
     with open(p, "a") as fh:
         fh.write('{"id": 3, "out')  # killed mid-write
     assert [r["id"] for r in read_appended_jsonl(p)] == [1, 2]
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
+    import os
+    import stat
+
+    from cxreason.records import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+        os.umask(0o002)
+        write_json(tmp_path / "b.json", {"x": 1})
+        assert stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o664
+    finally:
+        os.umask(old)

@@ -73,8 +73,8 @@ def _mount() -> None:
                 continue
             logging.getLogger(__name__).warning("command %r unavailable: %s", name, e)
             continue
-        if isinstance(obj, typer.Typer):
-            app.add_typer(obj, name=name, help=help_)
+        if isinstance(obj, typer.Typer):  # a group's own help (with usage forms) wins
+            app.add_typer(obj, name=name, help=obj.info.help or help_)
         else:
             app.command(name=name, help=help_)(obj)
 

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 BENCH_TASKS = ("binary", "single", "multiple", "anomaly", "temporal")
+#: Splits a benchmark item belongs to, in order.
+SPLITS = ("train", "validation", "test")
 
 
 class RecordError(ValueError):
@@ -221,10 +223,28 @@ class atomic_writer:
     def __exit__(self, exc_type, exc, tb):
         self.fh.close()
         if exc_type is None:
+            # mkstemp creates 0600; the finished file gets the mode a plain open() would give
+            # (0666 minus the user's umask), so a group can read it on a shared cluster.
+            os.chmod(self.tmp, 0o666 & ~current_umask())
             os.replace(self.tmp, self.path)
         else:
             os.unlink(self.tmp)
         return False
+
+
+def current_umask() -> int:
+    """The process umask. Linux reports it in /proc/self/status; elsewhere it is read by setting
+    and restoring it (os has no getter; that briefly changes it for other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def append_jsonl(path: str | os.PathLike, record: Any) -> None:

@@ -204,7 +204,10 @@ def test_analyze_dicom_monochrome1_bone_bright(live_server, samples_dir):
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) >= {"think", "answer", "labels", "impression", "output", "steps", "previews"}
-    assert body["impression"]["version"] == "impression-v1"
+    if body["output"].strip():
+        assert body["impression"]["version"] == "impression-v1"
+    else:  # the tiny random model may generate nothing: no reading, no impression
+        assert body["impression"] is None
     shown = np.asarray(
         Image.open(io.BytesIO(base64.b64decode(body["previews"][0].split(",", 1)[1]))),
         dtype=np.float64,

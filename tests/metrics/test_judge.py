@@ -82,6 +82,8 @@ def test_cli_llm_backend_end_to_end(judge_server, built_items, built_bench, tmp_
     from cxreason.records import write_jsonl
 
     items = built_items[:40]
+    bench = tmp_path / "bench40.jsonl"  # the judge's calls are the point: score just these
+    write_jsonl(bench, items)
     pred = tmp_path / "p.jsonl"
     write_jsonl(
         pred,
@@ -93,11 +95,13 @@ def test_cli_llm_backend_end_to_end(judge_server, built_items, built_bench, tmp_
     out = tmp_path / "o"
     args = [
         "--bench",
-        str(built_bench),
+        str(bench),
         "--pred",
         str(pred),
         "--out",
         str(out),
+        "--split",
+        "all",
         "--backend",
         "llm",
         "--llm-base-url",
@@ -116,7 +120,7 @@ def test_cli_llm_backend_end_to_end(judge_server, built_items, built_bench, tmp_
     ]
     assert with_ref and all(r["factuality"] == 1.0 and r["completeness"] == 1.0 for r in with_ref)
     assert any((out / "llm_cache").rglob("*.json"))
-    assert main([*args[:6], "--backend", "llm"]) == 2  # missing --llm-base-url / --llm-model
+    assert main([*args[:8], "--backend", "llm"]) == 2  # missing --llm-base-url / --llm-model
 
 
 def test_parse_matches_tolerates_string_ids_and_fills_missing():

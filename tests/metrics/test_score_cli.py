@@ -13,6 +13,8 @@ from cxreason.metrics.cli import main
 from cxreason.records import write_jsonl
 
 METRICS = ("accuracy", "radrscore", "factuality", "completeness", "effectiveness")
+#: These tests score every item of their benchmarks (the CLI default is the test split).
+ALL = ["--split", "all"]
 
 
 def _write_preds(path, outputs: dict[str, str]):
@@ -40,7 +42,7 @@ def test_reference_predictions_score_perfectly(which, request, tmp_path):
     openi_bench = request.getfixturevalue(f"{which}_bench")
     pred = _write_preds(tmp_path / "ref.jsonl", {it.id: _ref(it) for it in openi_items})
     out = tmp_path / "out"
-    assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]) == 0
+    assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out), *ALL]) == 0
     scores = json.loads((out / "scores.json").read_text())
     _check_schema(scores)
     assert scores["n"] == len(openi_items)
@@ -138,7 +140,7 @@ def test_missing_and_broken_outputs_stay_in_the_denominator(openi_items, openi_b
     with open(pred, "a") as fh:  # a generation that failed, as `cxreason predict` records it
         fh.write(json.dumps({"id": items[0].id, "output": "", "error": "image unreadable"}) + "\n")
     out = tmp_path / "o"
-    assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]) == 0
+    assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(out), *ALL]) == 0
     s = json.loads((out / "scores.json").read_text())
     assert s["n"] == len(items)
     assert (s["n_missing"], s["n_no_answer"], s["n_unparsable"]) == (9, 2, 1)
@@ -160,15 +162,15 @@ def test_bad_prediction_files_are_clear_errors(openi_bench, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "2-binary", "output": "<answer>A</answer>"}\n{"id": "x", "output": }\n')
     assert main(["--bench", str(openi_bench), "--pred", str(bad), "--out", str(out)]) == 2
-    assert f"{bad}:2:" in capsys.readouterr().out.replace("\n", "")
+    assert f"{bad}:2:" in capsys.readouterr().err.replace("\n", "")
     unknown = _write_preds(tmp_path / "u.jsonl", {"2-binary": "<answer>A</answer>", "nope": "B"})
     assert main(["--bench", str(openi_bench), "--pred", str(unknown), "--out", str(out)]) == 2
-    msg = capsys.readouterr().out.replace("\n", "")
+    msg = capsys.readouterr().err.replace("\n", "")
     assert "'nope' is not in the benchmark" in msg and "u.jsonl:2" in msg
     dup = tmp_path / "d.jsonl"
     dup.write_text('{"id": "2-binary", "output": "a"}\n{"id": "2-binary", "output": "b"}\n')
     assert main(["--bench", str(openi_bench), "--pred", str(dup), "--out", str(out)]) == 2
-    assert "duplicate prediction id" in capsys.readouterr().out.replace("\n", "")
+    assert "duplicate prediction id" in capsys.readouterr().err.replace("\n", "")
     assert not (out / "scores.json").exists()
 
 
@@ -185,6 +187,7 @@ def test_comparison_mode_paired_bootstrap(openi_items, openi_bench, tmp_path):
         str(worse),
         "--out",
         str(out),
+        *ALL,
     ]
     assert main(args) == 0
     comp = json.loads((out / "comparison.json").read_text())
@@ -206,8 +209,9 @@ def test_top_level_cli_mounts_score(openi_bench, openi_items, tmp_path):
 
     pred = _write_preds(tmp_path / "p.jsonl", {it.id: _ref(it) for it in openi_items[:5]})
     out = tmp_path / "top"
-    args = ["score", "--bench", str(openi_bench), "--pred", str(pred), "--out", str(out)]
-    assert cxr([*args, "--no-semantic"]) == 0
+    args = ["score", "--bench", str(openi_bench), "--pred", str(pred), "--out", str(out), *ALL]
+    # 5 of many items predicted: scores are written, but the run says so and exits non-zero
+    assert cxr([*args, "--no-semantic"]) == 1
     assert json.loads((out / "scores.json").read_text())["n_missing"] == len(openi_items) - 5
     assert (
         cxr(
@@ -230,11 +234,11 @@ def test_bad_benchmark_files_are_clear_errors(tmp_path, capsys):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     assert main(["--bench", str(empty), "--pred", str(pred), "--out", str(tmp_path / "o")]) == 2
-    assert "no items" in capsys.readouterr().out
+    assert "no items" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "task": "essay"}\n')
     assert main(["--bench", str(bad), "--pred", str(pred), "--out", str(tmp_path / "o")]) == 2
-    assert f"{bad}:1" in capsys.readouterr().out.replace("\n", "")
+    assert f"{bad}:1" in capsys.readouterr().err.replace("\n", "")
 
 
 def test_same_inputs_give_identical_outputs(openi_items, openi_bench, tmp_path):
@@ -243,7 +247,7 @@ def test_same_inputs_give_identical_outputs(openi_items, openi_bench, tmp_path):
     pred = _write_preds(tmp_path / "p.jsonl", half)
     a, b = tmp_path / "a", tmp_path / "b"
     for d in (a, b):
-        assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(d)]) == 0
+        assert main(["--bench", str(openi_bench), "--pred", str(pred), "--out", str(d), *ALL]) == 0
     for name in ("scores.json", "per_item.jsonl", "report.md"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
     s = json.loads((a / "scores.json").read_text())

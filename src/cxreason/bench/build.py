@@ -20,6 +20,7 @@ from cxreason.bench.manifest import build_manifest
 from cxreason.bench.miner import gather_evidence, item_plan, rules_chain
 from cxreason.bench.splits import DEFAULT_RATIOS, assign_splits
 from cxreason.paths import cache_dir
+from cxreason.provenance import items_sha256
 from cxreason.records import BENCH_TASKS, BenchItem, Study, report_text, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,7 @@ def build_bench(cfg: BuildConfig) -> dict:
     else:
         mine_with_llm(items, by_id, cfg, state, source_hash)
     manifest = build_manifest(items, cfg, state, source_hash)
+    manifest["content_sha256"] = items_sha256(items)  # what predictions record (provenance)
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(cfg.out / "bench.jsonl", items)
     write_json(cfg.out / "manifest.json", manifest)

@@ -44,7 +44,7 @@ def _parse_tasks(tasks: list[str] | None) -> tuple[str, ...]:
 
 @app.command("build")
 def build(
-    input: Path = typer.Argument(..., help="Open-I reports CSV or Study JSONL."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="Open-I reports CSV or Study JSONL."),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Output folder (bench.jsonl, manifest.json)."
     ),
@@ -82,12 +82,18 @@ def build(
     n_candidates: int = typer.Option(
         24, help="Option sets sampled per item for adversarial filtering."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into an --out that holds other files."
+    ),
 ) -> None:
     """Build DIR/bench.jsonl and DIR/manifest.json (same inputs and seed -> identical bytes)."""
     from cxreason.bench.build import BuildConfig, build_bench
     from cxreason.bench.splits import parse_ratios
+    from cxreason.outputs import OutputRefused, guard_output_dir
 
     try:
+        guard_output_dir(out, OWN_OUTPUTS, overwrite=overwrite, command="bench build")
+        previous = _previous_manifest(out)
         cfg = BuildConfig(
             input=input,
             out=out,
@@ -109,9 +115,45 @@ def build(
             llm_max_retries=llm_max_retries,
         )
         manifest = build_bench(cfg)
-    except (RecordError, FileNotFoundError, ValueError) as e:
+    except (RecordError, FileNotFoundError, ValueError, OutputRefused) as e:
         raise click.ClickException(str(e)) from None
     _print_build(manifest, out)
+    if previous is not None:
+        console.print(
+            f"replaced the previous build in {out}{_changes(previous, manifest)}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+#: What ``bench build`` writes into ``--out``.
+OWN_OUTPUTS = ("bench.jsonl", "manifest.json")
+
+
+def _previous_manifest(out: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads((out / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _changes(old: dict, new: dict) -> str:
+    """``: seed 0 -> 1, ...`` for the settings that differ between two manifests ('' if none)."""
+    pairs = [("seed", old.get("seed"), new.get("seed"))]
+    pairs.append(
+        ("input", old.get("source", {}).get("sha256"), new.get("source", {}).get("sha256"))
+    )
+    for k, v in (new.get("options") or {}).items():
+        pairs.append((k, (old.get("options") or {}).get(k), v))
+    pairs.append(("cxreason", old.get("version"), new.get("version")))
+    diff = [
+        f"{k} {str(a)[:12]} -> {str(b)[:12]}" if k == "input" else f"{k} {a} -> {b}"
+        for k, a, b in pairs
+        if a != b
+    ]
+    return (": " + ", ".join(diff)) if diff else " (same settings)"
 
 
 def _print_build(m: dict, out: Path) -> None:
@@ -146,7 +188,7 @@ def _print_build(m: dict, out: Path) -> None:
 @app.command("audit")
 def audit(
     path: Path = typer.Argument(
-        ..., help="A bench folder (with bench.jsonl) or a bench JSONL file."
+        ..., metavar="BENCH", help="A bench folder (with bench.jsonl) or a bench JSONL file."
     ),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 when a rule beats chance + tolerance."

@@ -14,14 +14,14 @@ from cxreason import __version__
 from cxreason.bench.audit import audit_items
 from cxreason.bench.llm_prompts import LLM_PROMPTS_VERSION
 from cxreason.prompts import PROMPTS_VERSION
-from cxreason.records import BENCH_TASKS, BenchItem
+from cxreason.records import BENCH_TASKS, SPLITS, BenchItem
 from cxreason.vocab import VOCAB_VERSION, canonical_order
 
 if TYPE_CHECKING:
     from cxreason.bench.build import BuildConfig, BuildState
 
 BENCH_FORMAT = "cxreason-bench-v1"
-SPLIT_ORDER = ("train", "validation", "test")
+SPLIT_ORDER = SPLITS
 
 
 def _ordered(counter: Counter, order: Sequence[str]) -> dict[str, int]:

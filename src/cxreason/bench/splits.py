@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from cxreason.records import Study
+from cxreason.records import SPLITS, Study
 
-SPLITS = ("train", "validation", "test")
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
 
 

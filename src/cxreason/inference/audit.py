@@ -100,6 +100,10 @@ def item_view(
     if pred is None:
         return view
     output = pred.get("output") or ""
+    if pred.get("error"):  # a failed generation: scored wrong, never shown as a reading
+        view.update(output=output, error=str(pred["error"]), failed=True, outcome=0.0)
+        view.update(correct=False, answer=None, answer_letter=None, impression=None, steps=[])
+        return view
     parsed = structure_output(output, item)
     letter = (
         match_option(parsed["answer"], item.options) if item.options and parsed["answer"] else None

@@ -39,7 +39,18 @@ def predict(
     temperature: float = typer.Option(0.0, help="0 = greedy."),
     seed: int = typer.Option(0, help="Sampling seed (temperature > 0)."),
     images: Path = typer.Option(None, help="Images root for benchmark image paths."),
-    limit: int = typer.Option(None, help="Only the first N benchmark items."),
+    limit: int = typer.Option(None, help="Only the first N benchmark items (of --split)."),
+    split: str = typer.Option(
+        "test", help="Benchmark split to predict: train | validation | test | all."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing --out that is not a predictions file."
+    ),
+    allow_download: bool = typer.Option(
+        False,
+        "--allow-download",
+        help="Let --model name a Hugging Face Hub id that is not cached (off: no network).",
+    ),
     backend: str = typer.Option("auto", help="auto | transformers | vllm."),
     device: str = typer.Option(None, help="torch device (cpu, cuda, ...)."),
     threads: int = typer.Option(
@@ -55,6 +66,9 @@ def predict(
     """Predict with a model over a benchmark (--bench B --out P) or one study (--image ... --question ...)."""
     from cxreason.inference.predict import EngineError, GenConfig
     from cxreason.inference.safety import InputRefused
+    from cxreason.outputs import OutputRefused, guard_output_file, jsonl_has_keys
+    from cxreason.paths import ModelNotFound, resolve_model_ref
+    from cxreason.provenance import SplitError, check_split
     from cxreason.records import RecordError
 
     if mode not in prompts.MODES:
@@ -68,20 +82,32 @@ def predict(
     def load():
         from cxreason.inference.predict import load_engine
 
-        return load_engine(model, backend=backend, device=device, threads=threads or None)
+        return load_engine(
+            model,
+            backend=backend,
+            device=device,
+            threads=threads or None,
+            allow_download=allow_download,
+        )
 
     try:
+        check_split(split)
+        if model != "smollm2":  # refuse a mistyped path before anything slow
+            resolve_model_ref(model, allow_download=allow_download)
         if bench:
-            _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit)
+            guard_output_file(
+                out, jsonl_has_keys("id", "output"), overwrite=overwrite, what="predictions"
+            )
+            _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split)
         else:
             _predict_single(load, image, question, options, mode, cfg, out, chest_check)
-    except (InputRefused, EngineError, RecordError) as e:
+    except (InputRefused, EngineError, RecordError, OutputRefused, ModelNotFound, SplitError) as e:
         raise _fail(str(e)) from None
     except FileNotFoundError as e:
         raise _fail(f"{e.filename}: file not found") from None
 
 
-def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit) -> None:
+def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split) -> None:
     from cxreason.inference.predict import predict_bench
 
     if not bench.is_file():
@@ -99,11 +125,12 @@ def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit) -> No
             batch_size=batch_size,
             images_dir=images,
             limit=limit,
+            split=split,
             on_progress=lambda d, t: bar.update(task, completed=d, total=t),
         )
     msg = (
-        f"{s.total} items -> {s.out}: {s.generated} generated, {s.done_before} already done, "
-        f"{s.failed} failed, {s.seconds:.1f} s"
+        f"{s.total} items of split {split} -> {s.out}: {s.generated} generated, "
+        f"{s.done_before} already done, {s.failed} failed, {s.seconds:.1f} s"
     )
     err_console.print(("[yellow]" if s.failed else "[green]") + msg, highlight=False)
     if s.failed:

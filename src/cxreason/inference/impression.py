@@ -134,7 +134,13 @@ def build_impression(
 
 
 def structure_output(output: str, item: BenchItem | None = None) -> dict[str, Any]:
-    """``think``, ``answer``, ``labels`` (label -> status) and ``impression`` of a model output."""
+    """``think``, ``answer``, ``labels`` (label -> status) and ``impression`` of a model output.
+
+    An empty output (a failed or missing generation) has no impression (None): it is not a
+    reading of a normal study.
+    """
+    if not (output or "").strip():
+        return {"think": None, "answer": None, "labels": {}, "impression": None}
     from cxreason.metrics.outcome import parse_answer
     from cxreason.metrics.radrscore import extract_think
 

@@ -343,14 +343,28 @@ def _is_vlm_dir(path: Path) -> bool:
 
 
 def load_engine(
-    name_or_path: str, backend: str = "auto", device: str | None = None, threads: int | None = None
+    name_or_path: str,
+    backend: str = "auto",
+    device: str | None = None,
+    threads: int | None = None,
+    allow_download: bool = False,
 ):
     """Load a model for generation: ``smollm2``, a ``.gguf`` file, or an HF folder/hub name.
 
     ``backend``: ``transformers``, ``vllm`` (needs the extra), or ``auto`` (vLLM when it is
     installed and a CUDA GPU is present, transformers otherwise). ``threads``: torch CPU
-    threads while generating (see :func:`torch_threads`; None leaves torch's default).
+    threads while generating (see :func:`torch_threads`; None leaves torch's default). A path
+    that does not exist is an error at once; a hub id is loaded only from the local cache
+    unless ``allow_download`` (:func:`cxreason.paths.resolve_model_ref`).
     """
+    from cxreason.paths import ModelNotFound, resolve_model_ref, set_hub_access
+
+    if name_or_path != SMOLLM2_ALIAS:
+        try:
+            resolve_model_ref(name_or_path, allow_download=allow_download)
+        except ModelNotFound as e:
+            raise EngineError(str(e)) from None
+    set_hub_access(allow_download)
     engine = _load_engine(name_or_path, backend, device)
     if isinstance(engine, _TorchEngine):
         engine.threads = threads
@@ -373,8 +387,6 @@ def _load_engine(name_or_path: str, backend: str, device: str | None):
         if not path.is_file():
             raise EngineError(f"{path}: GGUF file not found")
         return _load_gguf(path, name)
-    if not path.exists() and (path.is_absolute() or str(name_or_path).startswith(".")):
-        raise EngineError(f"{path}: no such model folder")
     if path.exists() and not path.is_dir():
         raise EngineError(f"{path}: expected a model folder or a .gguf file")
     if path.is_dir() and not (path / "config.json").exists():
@@ -485,10 +497,19 @@ def prediction_record(item: BenchItem | None, item_id: str, output: str) -> dict
 
 
 def _read_progress(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from cxreason.provenance import PRED_HASH_FIELD, short
+
     rows = read_appended_jsonl(path)
-    if rows and rows[0].get("_meta") and rows[0]["_meta"] != meta:
+    old = rows[0].get("_meta") if rows else None
+    if old and old.get(PRED_HASH_FIELD) != meta[PRED_HASH_FIELD]:
         raise EngineError(
-            f"{path} was written with {rows[0]['_meta']}, not {meta}: delete it or rerun with the same settings"
+            f"{path} holds predictions for another build of the benchmark (content hash "
+            f"{short(old.get(PRED_HASH_FIELD))}, this one is {short(meta[PRED_HASH_FIELD])}): "
+            "delete it or predict into another --out"
+        )
+    if old and old != meta:
+        raise EngineError(
+            f"{path} was written with {old}, not {meta}: delete it or rerun with the same settings"
         )
     return {r["id"]: r for r in rows if "id" in r and not r.get("error")}
 
@@ -503,19 +524,26 @@ def predict_bench(
     batch_size: int = 4,
     images_dir: str | os.PathLike | None = None,
     limit: int | None = None,
+    split: str = "all",
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PredictSummary:
-    """Predict every item of ``bench`` into ``out`` (JSONL), resumably.
+    """Predict the items of ``split`` (first ``limit`` of them) into ``out`` (JSONL), resumably.
 
     Each finished item is appended (fsync'd) to :func:`progress_path` (kept after the run); a
-    rerun with the same model and settings skips ids found there. Items whose inputs cannot be read are recorded with ``error`` and empty ``output``
-    (kept, so the scorer counts them wrong) and retried on the next run. The final file is
-    written atomically in benchmark order; ``on_progress(done, total)`` after each batch.
+    rerun with the same model and settings skips ids found there. Items whose inputs cannot be
+    read are recorded with ``error`` and empty ``output`` (kept, so the scorer counts them
+    wrong) and retried on the next run. The final file is written atomically in benchmark
+    order; every row and the progress log's first line carry the benchmark's content hash
+    (:data:`cxreason.provenance.PRED_HASH_FIELD`). ``on_progress(done, total)`` after each batch.
     """
+    from cxreason.provenance import PRED_HASH_FIELD, items_sha256, select_split
+
     if mode not in prompts.MODES:
         raise EngineError(f"mode must be one of {prompts.MODES}, got {mode!r}")
     cfg = cfg or GenConfig()
-    items = read_records(bench, BenchItem)[:limit]
+    all_items = read_records(bench, BenchItem)
+    bench_hash = items_sha256(all_items)
+    items = select_split(all_items, split)[:limit]
     roots = [Path(images_dir)] if images_dir else []
     roots.append(Path(bench).resolve().parent)
     prog = progress_path(out)
@@ -524,6 +552,7 @@ def predict_bench(
         "mode": mode,
         "max_new_tokens": cfg.max_new_tokens,
         "temperature": cfg.temperature,
+        PRED_HASH_FIELD: bench_hash,
     }
     done = _read_progress(prog, meta)
     if not prog.exists():
@@ -545,7 +574,11 @@ def predict_bench(
         if on_progress:
             on_progress(n_before + i + len(batch), len(items))
     final = [
-        done.get(it.id) or {"id": it.id, "output": "", "error": "not predicted"} for it in items
+        {
+            **(done.get(it.id) or {"id": it.id, "output": "", "error": "not predicted"}),
+            PRED_HASH_FIELD: bench_hash,
+        }
+        for it in items
     ]
     write_jsonl(out, final)
     return PredictSummary(

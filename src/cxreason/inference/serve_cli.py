@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from pathlib import Path
 
 import typer
@@ -33,6 +34,7 @@ def build_app(
     max_pixels: int = MAX_PIXELS,
     check_chest: bool = True,
     embedder: bool = True,
+    allow_download: bool = False,
 ):
     """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs)."""
     from cxreason.inference.predict import load_engine
@@ -49,7 +51,13 @@ def build_app(
 
             emb = default_embedder()
         viewer = ViewerData(bench, pred, images, embedder=emb)
-    engine = load_engine(model, backend=backend, device=device, threads=threads or None)
+    engine = load_engine(
+        model,
+        backend=backend,
+        device=device,
+        threads=threads or None,
+        allow_download=allow_download,
+    )
     cfg = ServeConfig(
         max_body_bytes=int(max_body_mb * 1024 * 1024),
         max_concurrency=max_concurrency,
@@ -100,6 +108,11 @@ def serve(
     embedder: bool = typer.Option(
         True, "--embedder/--no-embedder", help="Semantic step matching in the viewer's RadRScore."
     ),
+    allow_download: bool = typer.Option(
+        False,
+        "--allow-download",
+        help="Let --model name a Hugging Face Hub id that is not cached (off: no network).",
+    ),
 ) -> None:
     """Serve a model: OpenAI /v1/chat/completions, /api/analyze, /healthz and the audit viewer at /."""
     import uvicorn
@@ -108,6 +121,17 @@ def serve(
     from cxreason.inference.safety import InputRefused
     from cxreason.records import RecordError
 
+    try:  # the port first: a taken port must not cost a model load
+        sock = bind_socket(host, port)
+    except OSError as e:
+        err_console.print(
+            f"[red]error:[/red] cannot listen on {escape(host)}:{port}: {escape(e.strerror or str(e))}"
+            " (is another server running there? choose another --port)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2) from None
+    port = sock.getsockname()[1]
     try:
         app = build_app(
             model,
@@ -127,8 +151,10 @@ def serve(
             max_pixels=max_pixels,
             check_chest=chest_check,
             embedder=embedder,
+            allow_download=allow_download,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
+        sock.close()
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
     from cxreason.inference.serve import json_log_handler
@@ -140,7 +166,26 @@ def serve(
     err_console.print(
         f"serving on http://{host}:{port}/ (viewer) and http://{host}:{port}/v1 (OpenAI API)"
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0: any free port), ready for uvicorn.
+
+    Bound before the model loads, so a port in use fails in a second with a clear message
+    instead of after the load; uvicorn then serves on this very socket (no race).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT only, not a listener
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,12 @@ class _DefaultGroup(TyperGroup):
 
 app = typer.Typer(
     cls=_DefaultGroup,
-    help="Label reports with CheXpert-14 + extended ontology; evaluate against MeSH.",
+    help=(
+        "Label reports with CheXpert-14 + extended ontology; evaluate against MeSH.\n\n"
+        "cxreason label INPUT --out LABELS.jsonl   label every study of INPUT\n\n"
+        "cxreason label eval CSV                   score the labeler against MeSH"
+    ),
+    subcommand_metavar="INPUT --out LABELS.jsonl | eval CSV",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -45,16 +50,23 @@ _PROGRESS_MIN = 2000  # show a progress bar from this many studies
 
 @app.command(DEFAULT_COMMAND)
 def run(
-    input: Path = typer.Argument(..., help="Open-I reports CSV or Study JSONL."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="Open-I reports CSV or Study JSONL."),
     out: Path = typer.Option(..., "--out", "-o", help="Labels JSONL to write (input order)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing --out that is not a labels file."
+    ),
 ) -> None:
     """Label every study of INPUT and write Labels records (input order) to --out."""
     from cxreason.data.load import load_studies
     from cxreason.labeling.labeler import label_study
+    from cxreason.outputs import OutputRefused, guard_output_file, jsonl_has_keys
 
     try:
+        guard_output_file(
+            out, jsonl_has_keys("study_id", "labels"), overwrite=overwrite, what="labels"
+        )
         studies = load_studies(input)
-    except (RecordError, FileNotFoundError) as e:
+    except (RecordError, FileNotFoundError, OutputRefused) as e:
         raise click.ClickException(str(e)) from None
     records, warned = [], Counter()
     examples: dict[str, list[str]] = {}
@@ -73,7 +85,7 @@ def run(
 
 @app.command("eval")
 def eval_cmd(
-    csv: Path = typer.Argument(..., help="Open-I reports CSV with a MeSH column."),
+    csv: Path = typer.Argument(..., metavar="CSV", help="Open-I reports CSV with a MeSH column."),
     json_out: Path | None = typer.Option(None, "--json", help="Write all scores as JSON here."),
     labels: Path | None = typer.Option(
         None, "--labels", help="Score these Labels JSONL (any labeler) instead of labeling now."

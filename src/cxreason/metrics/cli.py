@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cxreason.metrics import radrscore as rr
 from cxreason.metrics.bootstrap import N_RESAMPLES, SEED
@@ -62,6 +63,20 @@ def _backend(backend: str, base_url, model, cache, api_key_env, concurrency, thr
     return None, judge, {"backend": "llm", "llm_model": model, "judge_prompts": judge.version}
 
 
+#: What ``score`` writes into ``--out`` (and per-system sub-folders): its own outputs.
+OWN_OUTPUTS = (
+    "scores.json",
+    "per_item.jsonl",
+    "report.md",
+    "scores.png",
+    "comparison.json",
+    "comparison.md",
+    "llm_cache",
+)
+#: Exit code of a run where most items failed or are missing (outputs are still written).
+EXIT_MOSTLY_FAILED = 1
+
+
 def score(
     bench: Path = typer.Option(..., "--bench", help="Benchmark JSONL (BenchItem records)."),
     pred: list[Path] = typer.Option(
@@ -70,6 +85,9 @@ def score(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     name: list[str] = typer.Option(
         None, "--name", help="System name per --pred (default: file stem)."
+    ),
+    split: str = typer.Option(
+        "test", "--split", help="Items to score: train | validation | test | all."
     ),
     backend: str = typer.Option("offline", "--backend", help="RadRScore backend: offline | llm."),
     llm_base_url: str = typer.Option(
@@ -81,16 +99,30 @@ def score(
         "--llm-cache",
         help="Judge cache folder (default $CXREASON_CACHE/llm, else OUT/llm_cache).",
     ),
-    llm_api_key_env: str = typer.Option("OPENAI_API_KEY", "--llm-api-key-env"),
-    llm_concurrency: int = typer.Option(4, "--llm-concurrency", min=1),
+    llm_api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--llm-api-key-env", help="Env var holding the judge's API key."
+    ),
+    llm_concurrency: int = typer.Option(
+        4, "--llm-concurrency", min=1, help="Judge requests in flight at once."
+    ),
     threshold: float = typer.Option(
         rr.SIM_THRESHOLD, "--threshold", help="Step cosine-similarity threshold."
     ),
     semantic: bool = typer.Option(
         True, "--semantic/--no-semantic", help="MiniLM step matching (offline)."
     ),
-    n_resamples: int = typer.Option(N_RESAMPLES, "--n-resamples", min=10),
-    seed: int = typer.Option(SEED, "--seed"),
+    n_resamples: int = typer.Option(
+        N_RESAMPLES, "--n-resamples", min=10, help="Bootstrap resamples per confidence interval."
+    ),
+    seed: int = typer.Option(SEED, "--seed", help="Bootstrap seed (same seed, same CIs)."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Score predictions made on another build of the benchmark (flagged in the report).",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into an --out that holds other files."
+    ),
 ) -> None:
     """Score predictions: accuracy (set F1 for anomaly), RadRScore parts, 95% bootstrap CIs."""
     from rich.console import Console
@@ -98,18 +130,49 @@ def score(
     from cxreason.metrics import report as rp
     from cxreason.metrics import score as sc
     from cxreason.metrics.judge import JudgeError
+    from cxreason.outputs import OutputRefused, guard_output_dir
+    from cxreason.provenance import SplitError, check_split, items_sha256, select_split
 
     console = Console()
+    err = Console(stderr=True)
+
+    def fail(msg: str, code: int = 2) -> SystemExit:
+        err.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
+        return SystemExit(code)
+
     try:
-        items = sc.load_bench(bench)
-        ids = {it.id for it in items}
+        check_split(split)
+        guard_output_dir(out, OWN_OUTPUTS, overwrite=overwrite, command="score", subdirs=True)
+        all_items = sc.load_bench(bench)
+        bench_hash = items_sha256(all_items)
+        items = select_split(all_items, split)
+        if not items:
+            raise sc.ScoreError(f"{bench}: no items in split {split!r} (try --split all)")
+        all_ids = {it.id for it in all_items}
         errors: list[dict[str, str]] = [{} for _ in pred]
+        hashes: list[set] = [set() for _ in pred]
         outputs = [
-            sc.load_predictions(p, ids, bench, err) for p, err in zip(pred, errors, strict=True)
+            sc.load_predictions(p, all_ids, bench, err_, h)
+            for p, err_, h in zip(pred, errors, hashes, strict=True)
         ]
-    except (RecordError, sc.ScoreError, OSError) as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise SystemExit(2) from None
+    except (RecordError, sc.ScoreError, OSError, OutputRefused, SplitError) as e:
+        raise fail(str(e)) from None
+    provenance = []
+    for p, h in zip(pred, hashes, strict=True):
+        problem = sc.provenance_problem(p, h, bench_hash)
+        if problem and not force:
+            raise fail(f"{problem}: re-predict on this build, or pass --force to score anyway")
+        if problem:
+            err.print(f"[bold red]FORCED:[/bold red] {escape(problem)}", highlight=False)
+        elif sc.unchecked_provenance(h):
+            err.print(
+                f"[yellow]note:[/yellow] {escape(str(p))}: records carry no benchmark hash, so "
+                "the build they were made on cannot be checked",
+                highlight=False,
+            )
+        provenance.append(
+            "forced" if problem else "unchecked" if sc.unchecked_provenance(h) else "verified"
+        )
     cache = llm_cache or cache_dir("llm", out / "llm_cache")
     try:
         names = _names(pred, name)
@@ -126,12 +189,14 @@ def score(
     except UsageError as e:
         console.print(f"[red]usage error:[/red] {e}")
         raise SystemExit(2) from None
-    systems = []
-    for p, sys_name, outs, errs in zip(pred, names, outputs, errors, strict=True):
+    systems, worst = [], 0.0
+    for p, sys_name, outs, errs, prov in zip(pred, names, outputs, errors, provenance, strict=True):
+        in_split = {it.id for it in items}
+        outs_split = {k: v for k, v in outs.items() if k in in_split}
         try:
             rows = sc.score_predictions(
                 items,
-                outs,
+                outs_split,
                 backend=backend,
                 embedder=emb,
                 judge=judge,
@@ -139,14 +204,17 @@ def score(
                 errors=errs,
             )
         except JudgeError as e:
-            console.print(f"[red]error:[/red] {e}")
-            raise SystemExit(3) from None
+            raise fail(str(e), 3) from None
         scores = sc.aggregate(rows, n_resamples, seed)
         scores["meta"] = {
             **meta,
             "bench": str(bench),
+            "bench_sha256": bench_hash,
+            "provenance": prov,
+            "split": split,
             "pred": str(p),
             "name": sys_name,
+            "n_outside_split": len(outs) - len(outs_split),
             "per_item": "per_item.jsonl",
         }
         if judge is not None:
@@ -154,15 +222,36 @@ def score(
         target = out if len(pred) == 1 else out / sys_name
         rp.write_outputs(target, scores, rows, title=f"Scores: {sys_name}")
         console.print(
-            rp.rich_table(scores, title=f"{sys_name} ({len(items)} items, {meta['backend']})")
+            rp.rich_table(
+                scores,
+                title=f"{sys_name}: split {split}, {len(items)} items, {meta['backend']}",
+                width=console.width,
+            )
         )
+        summary = rp.counts_summary(scores, rows)
+        console.print(summary.line, highlight=False)
+        if summary.first_error:
+            err.print(f"  first error: {escape(summary.first_error)}", highlight=False)
+        if scores["meta"]["n_outside_split"]:
+            err.print(
+                f"  {scores['meta']['n_outside_split']} prediction(s) for items outside split "
+                f"{split} were not scored",
+                highlight=False,
+            )
         console.print(f"wrote {target / 'scores.json'}")
         systems.append((sys_name, scores, rows))
+        worst = max(worst, summary.failed_share)
     if len(systems) > 1:
         comp = rp.compare(systems, seed=seed)
         rp.write_comparison(out, comp)
         console.print(rp.comparison_rich(comp))
         console.print(f"wrote {out / 'comparison.json'}")
+    if worst > 0.5:
+        raise fail(
+            f"{worst:.0%} of the items have no usable prediction (missing or failed): the scores "
+            "above describe the failures, not the model",
+            EXIT_MOSTLY_FAILED,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

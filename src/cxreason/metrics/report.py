@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from cxreason.metrics.bootstrap import SEED, paired_bootstrap_p
@@ -63,7 +64,10 @@ def markdown_report(scores: dict, title: str = "Scores") -> str:
     lines = [
         f"# {title}",
         "",
-        f"- benchmark: `{meta.get('bench', '?')}`; predictions: `{meta.get('pred', '?')}`",
+        f"- benchmark: `{meta.get('bench', '?')}` (content hash "
+        f"`{str(meta.get('bench_sha256') or '?')[:12]}`); predictions: `{meta.get('pred', '?')}`",
+        f"- split scored: **{meta.get('split', 'all')}**",
+        *_provenance_lines(meta),
         f"- RadRScore backend: `{meta.get('backend', '?')}`"
         + (f" (similarity threshold {meta['threshold']})" if meta.get("threshold") else ""),
         f"- 95% CI: percentile bootstrap over items, {boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
@@ -74,6 +78,19 @@ def markdown_report(scores: dict, title: str = "Scores") -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _provenance_lines(meta: dict) -> list[str]:
+    prov = meta.get("provenance")
+    if prov == "forced":
+        return [
+            "- **WARNING: FORCED. These predictions were made on ANOTHER BUILD of the benchmark "
+            "(different content hash); ids may name other questions, options or answers. The "
+            "scores below are not comparable.**"
+        ]
+    if prov == "unchecked":
+        return ["- provenance: the predictions carry no benchmark hash (not checked)"]
+    return ["- provenance: predictions made on this build (content hash checked)"] if prov else []
 
 
 def write_outputs(
@@ -130,13 +147,24 @@ def _num(v) -> float:
     return 0.0 if v is None or _isnan(v) else float(v)
 
 
-def rich_table(scores: dict, title: str = "Scores"):
-    """A rich Table of per-task and overall metrics with CIs."""
+#: Console width from which :func:`rich_table` puts every metric in its own column.
+WIDE_TABLE_MIN = 160
+
+
+def rich_table(scores: dict, title: str = "Scores", width: int | None = None):
+    """A rich Table of per-task and overall metrics with CIs.
+
+    Wide consoles (``width`` >= :data:`WIDE_TABLE_MIN`, or None) get one row per task and one
+    column per metric; narrower ones get one row per (task, metric), so that every header and
+    every CI is printed whole at 80 columns.
+    """
     from rich.table import Table
 
+    if width is not None and width < WIDE_TABLE_MIN:
+        return _long_table(scores, title)
     t = Table(title=title)
     for col in ("task", "n", *METRICS, "unparsable", "missing"):
-        t.add_column(col, justify="left" if col == "task" else "right")
+        t.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for name, b in table_rows(scores):
         t.add_row(
             name,
@@ -146,6 +174,52 @@ def rich_table(scores: dict, title: str = "Scores"):
             str(b.get("n_missing", 0)),
         )
     return t
+
+
+def _long_table(scores: dict, title: str):
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col, just in (("task", "left"), ("n", "right"), ("metric", "left")):
+        t.add_column(col, justify=just, no_wrap=True)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("95% CI", justify="left", no_wrap=True)
+    for k, (name, b) in enumerate(table_rows(scores)):
+        if k:
+            t.add_section()
+        for i, m in enumerate(METRICS):
+            cell = fmt(b.get(m))
+            value, _, ci = cell.partition(" ")
+            t.add_row(name if i == 0 else "", str(b["n"]) if i == 0 else "", m, value, ci)
+    return t
+
+
+@dataclass
+class CountsSummary:
+    """The console's one-line account of what was scored (see :func:`counts_summary`)."""
+
+    line: str
+    first_error: str | None
+    #: Share of items with no usable prediction (missing, or a failed generation).
+    failed_share: float
+
+
+def counts_summary(scores: dict, rows: Sequence[dict]) -> CountsSummary:
+    """How many items were scored, predicted, missing, failed, unparsable and unanswered."""
+    n = scores["n"]
+    missing, failed = scores.get("n_missing", 0), scores.get("n_pred_errors", 0)
+    split = scores.get("meta", {}).get("split")
+    parts = [
+        f"{n} items scored" + (f" (split {split})" if split else ""),
+        f"{n - missing} predicted",
+        f"{missing} missing",
+        f"{failed} failed",
+        f"{scores.get('n_unparsable', 0)} unparsable",
+        f"{scores.get('n_no_answer', 0)} without an answer",
+    ]
+    first = next((r["pred_error"] for r in rows if r.get("pred_error")), None)
+    share = (missing + failed) / n if n else 1.0
+    return CountsSummary("counts: " + ", ".join(parts), first, share)
 
 
 def compare(

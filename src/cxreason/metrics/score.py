@@ -50,15 +50,22 @@ def load_predictions(
     bench_ids: set[str],
     bench_path: str | os.PathLike = "bench",
     errors: dict[str, str] | None = None,
+    hashes: set[str | None] | None = None,
 ) -> dict[str, str]:
     """``id -> output``; unknown ids, duplicates and non-string outputs name file and line.
 
     A record's optional ``error`` (a generation that failed, as ``cxreason predict`` writes it)
-    goes into ``errors`` (``id -> error``); its output is scored like any other.
+    goes into ``errors`` (``id -> error``); its output is scored like any other. ``hashes``
+    collects the benchmark content hashes the records carry (None for a record without one).
+    An empty predictions file is a :class:`ScoreError`.
     """
+    from cxreason.provenance import PRED_HASH_FIELD
+
     out: dict[str, str] = {}
     first: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path):
+        if hashes is not None:
+            hashes.add(obj.get(PRED_HASH_FIELD))
         try:
             pred = Prediction.from_dict(obj)
         except (KeyError, TypeError, ValueError) as e:
@@ -81,7 +88,34 @@ def load_predictions(
         out[pred.id] = pred.output
         if errors is not None and obj.get("error"):
             errors[pred.id] = str(obj["error"])
+    if not out:
+        raise ScoreError(f"{path}: the predictions file is empty (no records to score)")
     return out
+
+
+def provenance_problem(
+    pred_path: str | os.PathLike, hashes: set[str | None], bench_hash: str
+) -> str | None:
+    """Why predictions may not belong to this benchmark build (None when they do).
+
+    Records made by ``cxreason predict`` carry the content hash of the build they were made
+    on; another hash means other questions, options or answers under the same ids. Records
+    without a hash (made by another tool) cannot be checked: that is reported, not refused.
+    """
+    from cxreason.provenance import short
+
+    known = sorted(h for h in hashes if h)
+    if any(h != bench_hash for h in known):
+        return (
+            f"{pred_path} was predicted on another build of the benchmark (content hash "
+            f"{', '.join(short(h) for h in known)}; this bench is {short(bench_hash)})"
+        )
+    return None
+
+
+def unchecked_provenance(hashes: set[str | None]) -> bool:
+    """Whether some records carry no benchmark hash (their build cannot be checked)."""
+    return None in hashes
 
 
 def _prefetch_embeddings(

@@ -11,7 +11,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 
 @app.command("init-tiny")
 def init_tiny_cmd(
-    out: Path = typer.Argument(..., help="Output folder (HF format: config, weights, processor)."),
+    out: Path = typer.Argument(
+        ..., metavar="OUT", help="Output folder (HF format: config, weights, processor)."
+    ),
     seed: int = typer.Option(0, help="Random-init seed."),
     arch: str = typer.Option("qwen2_5_vl", help="qwen2_5_vl | qwen2_vl"),
     vocab_size: int = typer.Option(8192, help="Qwen2 BPE ranks kept (0 = full 151,643)."),
@@ -39,7 +41,9 @@ def init_tiny_cmd(
 
 
 @app.command("info")
-def info_cmd(path: str = typer.Argument(..., help="Model folder or hub id.")) -> None:
+def info_cmd(
+    path: str = typer.Argument(..., metavar="MODEL", help="Model folder or hub id."),
+) -> None:
     """Load a model + processor and print its architecture and parameter count."""
     from rich.console import Console
 

@@ -80,9 +80,11 @@ function renderSteps(steps, think) {
   }
 }
 
-function renderImpression(imp) {
+function renderImpression(imp, failed, hasPrediction) {
   const box = $("impression");
   box.replaceChildren();
+  if (failed) { box.append(el("p", { class: "error", id: "impression-failed", text: "(prediction failed: no impression)" })); return; }
+  if (!imp && hasPrediction) { box.append(el("div", { class: "line muted", text: "(no impression: the output has no reasoning and no answer)" })); return; }
   if (!imp) { box.append(el("p", { class: "muted", text: "(no prediction)" })); return; }
   box.append(el("div", { class: "line", text: imp.impression }));
   if (!imp.findings.length) return;
@@ -125,6 +127,9 @@ function renderView(v) {
   verdict.replaceChildren();
   if (!v.has_prediction) {
     verdict.append(el("span", { class: "verdict none", text: "no prediction" }));
+  } else if (v.failed) {
+    verdict.append(el("span", { class: "verdict wrong", id: "verdict-badge", text: "failed" }),
+                   el("span", { class: "scores error", text: `prediction failed: ${v.error}` }));
   } else {
     verdict.append(el("span", { class: `verdict ${v.correct ? "correct" : "wrong"}`, id: "verdict-badge",
                                 text: v.correct ? "correct" : "wrong" }));
@@ -137,7 +142,7 @@ function renderView(v) {
       el("span", { text: `factuality ${fmt(r.factuality)} · completeness ${fmt(r.completeness)} · effectiveness ${fmt(r.effectiveness)}` })));
   }
   renderSteps(v.steps, v.think);
-  renderImpression(v.impression);
+  renderImpression(v.impression, v.failed, v.has_prediction);
   renderImages(v.images || []);
   $("report").textContent = v.report || "(no report)";
   $("ref-steps").replaceChildren(...(v.reference_steps || []).map((t) => el("li", { text: t })));
