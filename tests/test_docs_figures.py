@@ -1,0 +1,42 @@
+"""Figures quoted in docs/ match what the code gives on the shared data (issue 17, item 8)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        "doc_figures", ROOT / "benchmarks" / "doc_figures.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_docs_quote_the_figures_a_fresh_build_gives(openi_reports, openi_projections, capsys):
+    tool = _tool()
+    rc = tool.run(False, ROOT / "docs", openi_reports, openi_projections)
+    assert rc == 0, capsys.readouterr().out
+
+
+def test_a_stale_block_is_caught_and_rewritten(openi_reports, openi_projections, tmp_path, capsys):
+    tool = _tool()
+    doc = tmp_path / "x.md"
+    doc.write_text(
+        "intro\n<!-- figures:bench-counts -->\n1,590 items\n<!-- /figures:bench-counts -->\nend\n"
+    )
+    assert tool.run(False, tmp_path, openi_reports, openi_projections) == 1
+    assert "-1,590 items" in capsys.readouterr().out
+    assert tool.run(True, tmp_path, openi_reports, openi_projections) == 0
+    assert tool.run(False, tmp_path, openi_reports, openi_projections) == 0
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("end\n") and "cxreason bench build" in text
+    doc.write_text("<!-- figures:nope -->\nx\n<!-- /figures:nope -->\n")
+    with pytest.raises(SystemExit, match="unknown figure block"):
+        tool.run(False, tmp_path, openi_reports, openi_projections)
