@@ -180,13 +180,16 @@ class _TorchEngine:
         with self._lock, torch_threads(self.threads), torch.inference_mode():
             return self.model.generate(**inputs, **kw), inputs["input_ids"].shape[1]
 
-    def _decode(self, tok, out, plen: int, attn, max_new: int) -> list[GenOutput]:
+    def _decode(
+        self, tok, out, plen: int, attn, max_new: int, stop_ids: Sequence[int] = ()
+    ) -> list[GenOutput]:
+        stops = set(stop_ids) or {tok.eos_token_id}
         res = []
         for i in range(out.shape[0]):
             new = out[i, plen:].tolist()
             ids = [t for t in new if t != tok.pad_token_id]
             text = tok.decode(ids, skip_special_tokens=True)
-            if tok.eos_token_id in new:
+            if stops.intersection(new):
                 finish = "stop"
             else:  # no EOS: the token budget ran out, or a stop signal / max_time cut it short
                 finish = "length" if len(new) >= max_new else "interrupted"
@@ -195,15 +198,20 @@ class _TorchEngine:
 
 
 class VLMEngine(_TorchEngine):
-    """A vision-language model (Qwen2(.5)-VL style processor) through transformers."""
+    """A vision-language model through transformers, prompted through its own processor and
+    chat template; family specifics (stop tokens, image layout) from :mod:`.families`."""
 
     is_vlm = True
 
     def __init__(self, model, processor, name: str = "vlm"):
+        from cxreason.inference import families
+
         super().__init__(model, name)
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.tokenizer.padding_side = "left"
+        self.family = families.family_of(model)
+        self.stop_ids = families.stop_token_ids(model, self.tokenizer, self.family)
 
     def generate_batch(self, reqs: Sequence[ChatRequest], cfg: GenConfig) -> list[GenOutput]:
         """Generate for a batch of requests (left-padded); text only, prompt excluded."""
@@ -218,12 +226,15 @@ class VLMEngine(_TorchEngine):
             )
             for r in reqs
         ]
-        images = [im.convert("RGB") for r in reqs for im in r.images]
-        inputs = self.processor(
-            text=texts, images=images or None, return_tensors="pt", padding=True
+        from cxreason.inference.families import processor_inputs
+
+        inputs = processor_inputs(self.processor, texts, [r.images for r in reqs])
+        out, plen = self._generate(
+            dict(inputs), cfg, self.tokenizer.pad_token_id, self.stop_ids or None
         )
-        out, plen = self._generate(dict(inputs), cfg, self.tokenizer.pad_token_id, None)
-        return self._decode(self.tokenizer, out, plen, inputs["attention_mask"], cfg.max_new_tokens)
+        return self._decode(
+            self.tokenizer, out, plen, inputs["attention_mask"], cfg.max_new_tokens, self.stop_ids
+        )
 
 
 class CausalLMEngine(_TorchEngine):
