@@ -431,16 +431,20 @@ def resolve_image_path(path: str, roots: Sequence[Path]) -> Path:
 
 
 def item_request(
-    item: BenchItem, mode: str, roots: Sequence[Path], with_images: bool = True
+    item: BenchItem,
+    mode: str,
+    roots: Sequence[Path],
+    with_images: bool = True,
+    profile: str = prompts.DEFAULT_PROFILE,
 ) -> ChatRequest:
-    """The chat request of a benchmark item (prompts from :mod:`cxreason.prompts`)."""
+    """The chat request of a benchmark item (:func:`cxreason.prompts.item_messages`)."""
     from cxreason.inference.safety import ImageLimits, load_safe_image
 
     images = []
     if with_images:
         lim = ImageLimits(check_chest=False)  # benchmark images are trusted inputs
         images = [load_safe_image(resolve_image_path(p, roots), limits=lim) for p in item.images]
-    msgs = prompts.chat_messages(item.question, item.options, n_images=len(images), mode=mode)
+    msgs = prompts.item_messages(item, mode, profile, n_images=len(images))
     return ChatRequest(msgs, images)
 
 
@@ -515,16 +519,22 @@ def predict_bench(
     images_dir: str | os.PathLike | None = None,
     limit: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    profile: str = prompts.DEFAULT_PROFILE,
 ) -> PredictSummary:
     """Predict every item of ``bench`` into ``out`` (JSONL), resumably.
+
+    ``profile``: the prompt profile (:data:`cxreason.prompts.PROFILES`), recorded with the
+    prompts version in the progress log's meta line and on every output row.
 
     Each finished item is appended (fsync'd) to :func:`progress_path` (kept after the run); a
     rerun with the same model and settings skips ids found there. Items whose inputs cannot be read are recorded with ``error`` and empty ``output``
     (kept, so the scorer counts them wrong) and retried on the next run. The final file is
     written atomically in benchmark order; ``on_progress(done, total)`` after each batch.
     """
-    if mode not in prompts.MODES:
-        raise EngineError(f"mode must be one of {prompts.MODES}, got {mode!r}")
+    try:
+        prompts.profile_text("", None, mode, profile)  # validates mode and profile together
+    except ValueError as e:
+        raise EngineError(str(e)) from None
     cfg = cfg or GenConfig()
     items = read_records(bench, BenchItem)[:limit]
     roots = [Path(images_dir)] if images_dir else []
@@ -535,6 +545,8 @@ def predict_bench(
         "mode": mode,
         "max_new_tokens": cfg.max_new_tokens,
         "temperature": cfg.temperature,
+        "prompt_profile": profile,
+        "prompts_version": prompts.PROMPTS_VERSION,
     }
     done = _read_progress(prog, meta)
     if not prog.exists():
@@ -545,7 +557,7 @@ def predict_bench(
         on_progress(n_before, len(items))
     for i in range(0, len(todo), max(1, batch_size)):
         batch = todo[i : i + batch_size]
-        recs = _predict_batch(engine, batch, mode, roots, cfg)
+        recs = _predict_batch(engine, batch, mode, roots, cfg, profile)
         for rec in recs:
             append_jsonl(prog, rec)
             failed += bool(rec.get("error"))
@@ -556,7 +568,9 @@ def predict_bench(
         if on_progress:
             on_progress(n_before + i + len(batch), len(items))
     final = [
-        done.get(it.id) or {"id": it.id, "output": "", "error": "not predicted"} for it in items
+        done.get(it.id)
+        or {"id": it.id, "output": "", "error": "not predicted", "prompt_profile": profile}
+        for it in items
     ]
     write_jsonl(out, final)
     return PredictSummary(
@@ -565,14 +579,19 @@ def predict_bench(
 
 
 def _predict_batch(
-    engine, batch: list[BenchItem], mode: str, roots: list[Path], cfg: GenConfig
+    engine,
+    batch: list[BenchItem],
+    mode: str,
+    roots: list[Path],
+    cfg: GenConfig,
+    profile: str = prompts.DEFAULT_PROFILE,
 ) -> list[dict]:
     from cxreason.inference.safety import InputRefused
 
     reqs, ok, recs = [], [], {}
     for it in batch:
         try:
-            reqs.append(item_request(it, mode, roots, with_images=engine.is_vlm))
+            reqs.append(item_request(it, mode, roots, with_images=engine.is_vlm, profile=profile))
             ok.append(it)
         except InputRefused as e:
             logger.warning("item %s: %s", it.id, e.reason)
@@ -580,4 +599,4 @@ def _predict_batch(
     if reqs:
         for it, gen in zip(ok, engine.generate_batch(reqs, cfg), strict=True):
             recs[it.id] = prediction_record(it, it.id, gen.text)
-    return [recs[it.id] for it in batch]
+    return [{**recs[it.id], "prompt_profile": profile} for it in batch]

@@ -74,6 +74,8 @@ class ServeConfig:
     max_tokens_cap: int = 2048
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     served_name: str | None = None
+    #: Prompt profile of ``/api/analyze`` (a request may override it with a ``profile`` field).
+    prompt_profile: str = prompts.DEFAULT_PROFILE
 
 
 class Saturated(Exception):
@@ -687,11 +689,13 @@ def create_app(
                 load_safe_image(data, name=f.filename or "upload", limits=cfg.image_limits)
             )
         mode = str(form.get("mode") or "cot")
-        if mode not in prompts.MODES:
-            raise InputRefused(f"mode: must be one of {prompts.MODES}", "invalid_request")
+        profile = str(form.get("profile") or cfg.prompt_profile)
         question = str(form.get("question") or prompts.ANOMALY_QUESTION).strip()[:2000]
-        msgs = prompts.chat_messages(question, None, n_images=len(images), mode=mode)
-        request.state.extra.update(n_images=len(images), mode=mode)
+        try:
+            msgs = prompts.profile_messages(question, None, len(images), mode, profile)
+        except ValueError as e:
+            raise InputRefused(str(e), "invalid_request") from None
+        request.state.extra.update(n_images=len(images), mode=mode, profile=profile)
         t0 = time.perf_counter()
         out = (
             await run_generation(
@@ -702,6 +706,7 @@ def create_app(
         return {
             "model": name,
             "mode": mode,
+            "prompt_profile": profile,
             "question": question,
             "output": out.text,
             **parsed,

@@ -33,14 +33,20 @@ def build_app(
     max_pixels: int = MAX_PIXELS,
     check_chest: bool = True,
     embedder: bool = True,
+    prompt_profile: str = "cxreason",
 ):
     """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs)."""
+    from cxreason import prompts
     from cxreason.inference.predict import load_engine
     from cxreason.inference.reader import ReaderLog
     from cxreason.inference.serve import ServeConfig, ViewerData, create_app
 
     if pred is not None and bench is None:
         raise typer.BadParameter("--pred needs --bench")
+    if prompt_profile not in prompts.PROFILES:
+        raise ValueError(
+            f"--prompt-profile must be one of {', '.join(prompts.PROFILES)}, got {prompt_profile!r}"
+        )
     viewer = None
     if bench is not None:
         emb = None
@@ -58,6 +64,7 @@ def build_app(
         default_max_tokens=max_tokens,
         image_limits=ImageLimits(max_pixels=max_pixels, check_chest=check_chest),
         served_name=served_name,
+        prompt_profile=prompt_profile,
     )
     log = ReaderLog(reader_log, model=served_name or engine.name) if reader_log else None
     return create_app(engine, cfg, viewer, log)
@@ -100,6 +107,11 @@ def serve(
     embedder: bool = typer.Option(
         True, "--embedder/--no-embedder", help="Semantic step matching in the viewer's RadRScore."
     ),
+    prompt_profile: str = typer.Option(
+        "cxreason",
+        "--prompt-profile",
+        help="Prompt wording of /api/analyze: cxreason | chestx-reasoner | nv-reason-cxr.",
+    ),
 ) -> None:
     """Serve a model: OpenAI /v1/chat/completions, /api/analyze, /healthz and the audit viewer at /."""
     import uvicorn
@@ -127,6 +139,7 @@ def serve(
             max_pixels=max_pixels,
             check_chest=chest_check,
             embedder=embedder,
+            prompt_profile=prompt_profile,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)

@@ -187,6 +187,7 @@ async function analyze(ev) {
   for (const f of files) fd.append("image", f);
   fd.append("question", $("question").value);
   fd.append("mode", $("mode").value);
+  if ($("profile").value) fd.append("profile", $("profile").value);
   $("analyze").disabled = true;
   try {
     const r = await api("/api/analyze", { method: "POST", body: fd });
