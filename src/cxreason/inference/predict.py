@@ -443,7 +443,9 @@ def item_request(
     images = []
     if with_images:
         lim = ImageLimits(check_chest=False)  # benchmark images are trusted inputs
-        images = [load_safe_image(resolve_image_path(p, roots), limits=lim) for p in item.images]
+        images = [
+            load_safe_image(resolve_image_path(p, roots), name=p, limits=lim) for p in item.images
+        ]
     msgs = prompts.item_messages(item, mode, profile, n_images=len(images))
     return ChatRequest(msgs, images)
 

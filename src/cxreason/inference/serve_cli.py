@@ -34,6 +34,7 @@ def build_app(
     check_chest: bool = True,
     embedder: bool = True,
     prompt_profile: str = "cxreason",
+    blinded: bool = False,
 ):
     """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs)."""
     from cxreason import prompts
@@ -43,6 +44,8 @@ def build_app(
 
     if pred is not None and bench is None:
         raise typer.BadParameter("--pred needs --bench")
+    if blinded and (reader_log is None or bench is None):
+        raise ValueError("--blinded needs --reader-log FILE and --bench B (a reader study)")
     if prompt_profile not in prompts.PROFILES:
         raise ValueError(
             f"--prompt-profile must be one of {', '.join(prompts.PROFILES)}, got {prompt_profile!r}"
@@ -66,7 +69,11 @@ def build_app(
         served_name=served_name,
         prompt_profile=prompt_profile,
     )
-    log = ReaderLog(reader_log, model=served_name or engine.name) if reader_log else None
+    log = (
+        ReaderLog(reader_log, model=served_name or engine.name, blinded=blinded)
+        if reader_log
+        else None
+    )
     return create_app(engine, cfg, viewer, log)
 
 
@@ -79,6 +86,12 @@ def serve(
     images: Path = typer.Option(None, help="Images root for --bench paths (default: its folder)."),
     reader_log: Path = typer.Option(
         None, "--reader-log", help="Enable reader-study mode; JSONL file to append to."
+    ),
+    blinded: bool = typer.Option(
+        False,
+        "--blinded",
+        help="Blinded reader study: hide the model's answer, the gold and the scores until "
+        "the reader commits an answer (answers are final).",
     ),
     served_name: str = typer.Option(
         None, "--served-name", help="Model name clients send (default: folder name)."
@@ -140,6 +153,7 @@ def serve(
             check_chest=chest_check,
             embedder=embedder,
             prompt_profile=prompt_profile,
+            blinded=blinded,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
