@@ -97,7 +97,8 @@ CHESTX_REASONER_COT = (
 NV_REASON_INSTRUCTION = "Find abnormalities and support devices."
 
 
-def _check(mode: str, profile: str) -> None:
+def check_profile(mode: str, profile: str) -> None:
+    """ValueError unless ``mode`` and ``profile`` exist and go together."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if profile not in PROFILES:
@@ -137,7 +138,7 @@ def profile_text(
       (its authors released no closed-question prompt; its answer goes through the same parser,
       where a label set equal to one option's labels counts as that option).
     """
-    _check(mode, profile)
+    check_profile(mode, profile)
     if profile == "cxreason":
         return user_prompt(question, options, mode)
     if profile == "nv-reason-cxr":
@@ -163,7 +164,7 @@ def profile_messages(
     none, as their authors ran them (the chat template may then insert its own default).
     """
     if profile == DEFAULT_PROFILE:
-        _check(mode, profile)
+        check_profile(mode, profile)
         return chat_messages(question, options, n_images, mode)
     content: list[dict] = [{"type": "image"} for _ in range(n_images)]
     content.append({"type": "text", "text": profile_text(question, options, mode, profile)})

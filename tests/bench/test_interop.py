@@ -256,6 +256,8 @@ def test_missing_images_refused_or_skipped(radr, tmp_path):
     bench, items, _ = radr
     with pytest.raises(InteropError, match=r"6 of 6 items reference missing images.*--images"):
         export_bench(bench, tmp_path / "x", "vlmevalkit")
+    with pytest.raises(InteropError, match="all 6 items reference missing images"):
+        export_bench(bench, tmp_path / "x", "hf", on_missing="skip")
     gone = items[0].images[-1]
     (tmp_path / "images" / gone).unlink()
     m = export_bench(bench, tmp_path / "y", "hf", images=tmp_path / "images", on_missing="skip")

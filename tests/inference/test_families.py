@@ -86,6 +86,23 @@ def test_family_prompt_images_and_decoding(family_engine, tiny_bench):
         assert "Which finding" not in out.text  # the prompt is never part of the output
 
 
+def test_family_batch_mixing_image_and_text_only_requests(family_engine):
+    """The server batches concurrent chat requests: one with an image, one text-only."""
+    from inference_helpers import grey_image
+
+    from cxreason.inference.predict import ChatRequest
+
+    mt, eng = family_engine
+    with_image = ChatRequest(prompts.chat_messages("Which findings?", None, 1), [grey_image(1)])
+    text_only = ChatRequest([{"role": "user", "content": [{"type": "text", "text": "Hi"}]}])
+    cfg = GenConfig(max_new_tokens=4)
+    both = eng.generate_batch([with_image, text_only], cfg)
+    assert [o.text for o in both] == [
+        eng.generate_batch([with_image], cfg)[0].text,
+        eng.generate_batch([text_only], cfg)[0].text,
+    ]
+
+
 def test_family_predict_bench_parsed_rows(family_engine, tiny_bench, tmp_path):
     mt, eng = family_engine
     out = tmp_path / "pred.jsonl"

@@ -225,10 +225,15 @@ def export_bench(
             f"{'; '.join(first)}); pass --images DIR where they are, or --on-missing skip to "
             "export the others (the skipped items are listed in the export manifest)"
         )
+    kept = [it for it in items if it.id not in missing]
+    if not kept:
+        raise InteropError(
+            f"all {len(items)} items reference missing images: nothing to export (pass --images "
+            "DIR where they are)"
+        )
     out = Path(out)
     _prepare_out(out, EXPORT_MANIFEST)
     rows = []
-    kept = [it for it in items if it.id not in missing]
     for n, it in enumerate(kept, 1):
         enc = [
             EncodedImage(

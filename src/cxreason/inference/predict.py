@@ -534,7 +534,7 @@ def predict_bench(
     written atomically in benchmark order; ``on_progress(done, total)`` after each batch.
     """
     try:
-        prompts.profile_text("", None, mode, profile)  # validates mode and profile together
+        prompts.check_profile(mode, profile)
     except ValueError as e:
         raise EngineError(str(e)) from None
     cfg = cfg or GenConfig()
