@@ -248,7 +248,9 @@ def export(
     dedup_images: bool = typer.Option(
         False, "--dedup-images", help="VLMEvalKit: a repeated image cell refers to its first row."
     ),
-    image_format: str = typer.Option("png", help="png | jpeg."),
+    image_format: str = typer.Option(
+        "keep", help="keep (PNG/JPEG files as they are; DICOM -> PNG) | png | jpeg."
+    ),
     max_side: int = typer.Option(0, help="Downscale images to this longer side, px (0: keep)."),
 ) -> None:
     """Export the benchmark for other harnesses: a VLMEvalKit TSV or a Hugging Face dataset."""

@@ -3,8 +3,9 @@
 Export (``cxreason bench export``):
 
 - ``vlmevalkit``: one TSV as VLMEvalKit reads it (``TSVDataset`` / ``ImageBaseDataset``):
-  ``index`` (int, unique), ``image`` (base64 PNG; a multi-image item holds a JSON list of base64
-  strings, which VLMEvalKit's ``toliststr`` parses), ``image_path`` (file name, or a JSON list),
+  ``index`` (int, unique), ``image`` (base64 of the image file: PNG/JPEG as they are, DICOM
+  rendered to PNG; a multi-image item holds a JSON list of base64 strings, which VLMEvalKit's
+  ``toliststr`` parses), ``image_path`` (file name, or a JSON list),
   ``question``, option columns ``A``..``D`` (empty where an item has fewer options), ``answer``
   (option letter; the label list for anomaly items), ``category`` (task), ``split``, plus
   cxreason's own columns (``id``, ``study_id``, ``answer_labels``, ``report``, ``reasoning``,
@@ -46,7 +47,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ from cxreason.vocab import NO_FINDING, canonical_order
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("vlmevalkit", "hf")
+IMAGE_FORMATS = ("keep", "png", "jpeg")
 IMPORT_FORMATS = ("radrbench", "nv-reason", "vlmevalkit", "hf")
 SPLITS = ("train", "validation", "test")
 EXPORT_MANIFEST = "export_manifest.json"
@@ -90,20 +92,38 @@ class EncodedImage:
     data: bytes
 
 
-def encode_image(path: Path, fmt: str = "png", max_side: int = 0) -> bytes:
-    """A benchmark image as PNG (or JPEG) bytes: DICOM rendered, grey, optionally downscaled to
-    ``max_side`` pixels on its longer side (0 keeps the size)."""
-    from cxreason.inference.safety import ImageLimits, load_safe_image
+def encode_image(path: Path, fmt: str = "keep", max_side: int = 0) -> tuple[bytes, str]:
+    """A benchmark image as (bytes, suffix).
 
-    img = load_safe_image(path, limits=ImageLimits(check_chest=False))
+    ``keep`` (default): a PNG or JPEG file passes through byte for byte after an integrity
+    check (fast; nothing re-encoded); anything else (DICOM) is rendered and written as PNG.
+    ``png``/``jpeg``: decoded (DICOM rendered, grey) and re-encoded (JPEG q95). ``max_side``
+    downscales the longer side to that many pixels (re-encodes; 0 keeps the size).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from cxreason.inference.safety import MAX_IMAGE_BYTES, ImageLimits, load_safe_image
+
+    if path.stat().st_size > MAX_IMAGE_BYTES:
+        raise InteropError(f"{path.name}: over the {MAX_IMAGE_BYTES}-byte image limit")
+    data = path.read_bytes()
+    kind = _image_suffix(data)
+    if fmt == "keep" and not max_side and kind in (".png", ".jpg"):
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.verify()
+        except (OSError, UnidentifiedImageError, SyntaxError) as e:
+            raise InteropError(f"{path.name}: corrupt image ({e})") from None
+        return data, kind
+    img = load_safe_image(data, name=path.name, limits=ImageLimits(check_chest=False))
     if max_side and max(img.size) > max_side:
         img.thumbnail((max_side, max_side))
     buf = io.BytesIO()
     if fmt == "jpeg":
         img.save(buf, format="JPEG", quality=95)
-    else:
-        img.save(buf, format="PNG")
-    return buf.getvalue()
+        return buf.getvalue(), ".jpg"
+    img.save(buf, format="PNG")
+    return buf.getvalue(), ".png"
 
 
 def _image_suffix(data: bytes) -> str:
@@ -116,8 +136,8 @@ def _image_suffix(data: bytes) -> str:
     return ".img"
 
 
-def _export_name(item_id: str, k: int, fmt: str) -> str:
-    return f"{_slug(item_id)}_{k}.{'jpg' if fmt == 'jpeg' else 'png'}"
+def _export_name(item_id: str, k: int, suffix: str) -> str:
+    return f"{_slug(item_id)}_{k}{suffix}"
 
 
 def _slug(text: str) -> str:
@@ -190,7 +210,7 @@ def export_bench(
     split: str | None = None,
     on_missing: str = "error",
     dedup_images: bool = False,
-    image_format: str = "png",
+    image_format: str = "keep",
     max_side: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
@@ -205,8 +225,10 @@ def export_bench(
         raise InteropError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     if on_missing not in ("error", "skip"):
         raise InteropError(f"--on-missing must be error or skip, got {on_missing!r}")
-    if image_format not in ("png", "jpeg"):
-        raise InteropError(f"--image-format must be png or jpeg, got {image_format!r}")
+    if image_format not in IMAGE_FORMATS:
+        raise InteropError(
+            f"--image-format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}"
+        )
     src = bench_file(Path(bench))
     if not src.is_file():
         raise FileNotFoundError(2, "not found", str(src))
@@ -233,25 +255,31 @@ def export_bench(
         )
     out = Path(out)
     _prepare_out(out, EXPORT_MANIFEST)
-    rows = []
-    for n, it in enumerate(kept, 1):
-        enc = [
-            EncodedImage(
-                _export_name(it.id, k, image_format), encode_image(f, image_format, max_side)
-            )
-            for k, f in enumerate(files[it.id])
-        ]
-        rows.append(ExportRow(it, enc))
-        if progress:
-            progress(n, len(kept))
+    done = [0]
+
+    def rows(subset: Sequence[BenchItem]) -> Iterator[ExportRow]:
+        """Rows encoded one at a time (memory does not grow with the benchmark)."""
+        for it in subset:
+            enc = []
+            for k, f in enumerate(files[it.id]):
+                data, suffix = encode_image(f, image_format, max_side)
+                enc.append(EncodedImage(_export_name(it.id, k, suffix), data))
+            done[0] += 1
+            if progress:
+                progress(done[0], len(kept))
+            yield ExportRow(it, enc)
+
     if fmt == "vlmevalkit":
-        written = [write_vlmevalkit_tsv(rows, out / TSV_NAME, dedup_images=dedup_images)]
+        letters = _letters(kept)
+        written = [
+            write_vlmevalkit_tsv(rows(kept), out / TSV_NAME, letters, dedup_images=dedup_images)
+        ]
     else:
-        written = write_hf_dataset(rows, out)
+        written = write_hf_dataset(kept, rows, out)
     manifest = {
         "format": fmt,
         "source": {"bench": src.name, "sha256": _sha256(src), "split": split},
-        "counts": _counts([r.item for r in rows]),
+        "counts": _counts(kept),
         "images": {
             "format": image_format,
             "max_side": max_side or None,
@@ -294,14 +322,18 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def write_vlmevalkit_tsv(rows: Sequence[ExportRow], path: Path, dedup_images: bool = False) -> str:
-    """Write the VLMEvalKit TSV (see the module docstring); returns its file name."""
+def write_vlmevalkit_tsv(
+    rows: Iterable[ExportRow], path: Path, letters: Sequence[str], dedup_images: bool = False
+) -> str:
+    """Write the VLMEvalKit TSV (see the module docstring) row by row; returns its file name.
+
+    ``letters``: the option columns (:func:`_letters` of the exported items).
+    """
     from cxreason.records import atomic_writer
 
-    letters = _letters([r.item for r in rows])
     header = ["index", "image", "image_path", "question", *letters, "answer", "category", "split"]
     header += list(EXTRA_COLUMNS)
-    first_with: dict[str, int] = {}
+    first_with: dict[bytes, int] = {}  # digest of an image cell -> first index holding it
     with atomic_writer(path) as fh:
         w = csv.writer(fh, delimiter="\t", lineterminator="\n")
         w.writerow(header)
@@ -311,10 +343,11 @@ def write_vlmevalkit_tsv(rows: Sequence[ExportRow], path: Path, dedup_images: bo
             image = cells[0] if len(cells) == 1 else json.dumps(cells)
             names = [im.name for im in r.images]
             if dedup_images:
-                if image in first_with:
-                    image = str(first_with[image])
+                key = hashlib.sha256(image.encode("ascii")).digest()
+                if key in first_with:
+                    image = str(first_with[key])
                 else:
-                    first_with[image] = index
+                    first_with[key] = index
             w.writerow(
                 [
                     index,
@@ -361,43 +394,68 @@ def hf_features(letters: Sequence[str]):
     return Features(cols)
 
 
-def write_hf_dataset(rows: Sequence[ExportRow], out: Path) -> list[str]:
-    """``DatasetDict`` (one dataset per split) saved to ``out``; returns the split names."""
+def _hf_record(r: ExportRow, letters: Sequence[str]) -> dict[str, Any]:
+    it = r.item
+    return {
+        "id": it.id,
+        "study_id": it.study_id,
+        "task": it.task,
+        "split": it.split,
+        "question": it.question,
+        **{k: (it.options or {}).get(k) for k in letters},
+        "answer": it.answer,
+        "answer_labels": list(it.answer_labels),
+        "images": [{"bytes": im.data, "path": im.name} for im in r.images],
+        "report": it.report,
+        "reasoning": it.reasoning,
+        "reasoning_steps": list(it.reasoning_steps),
+    }
+
+
+def write_hf_dataset(
+    items: Sequence[BenchItem],
+    rows: Callable[[Sequence[BenchItem]], Iterator[ExportRow]],
+    out: Path,
+) -> list[str]:
+    """``DatasetDict`` (one dataset per split) saved to ``out``; returns the split names.
+
+    Each split is built with ``Dataset.from_generator`` from ``rows(items of the split)``,
+    written to an Arrow cache under ``out`` as rows come (removed afterwards).
+    """
+    import shutil
+    import tempfile
+
     from datasets import Dataset, DatasetDict
 
-    letters = _letters([r.item for r in rows])
+    letters = _letters(items)
     feats = hf_features(letters)
-    by_split: dict[str, list[dict]] = {}
-    for r in rows:
-        it = r.item
-        rec = {
-            "id": it.id,
-            "study_id": it.study_id,
-            "task": it.task,
-            "split": it.split,
-            "question": it.question,
-            **{k: (it.options or {}).get(k) for k in letters},
-            "answer": it.answer,
-            "answer_labels": list(it.answer_labels),
-            "images": [{"bytes": im.data, "path": im.name} for im in r.images],
-            "report": it.report,
-            "reasoning": it.reasoning,
-            "reasoning_steps": list(it.reasoning_steps),
-        }
-        by_split.setdefault(it.split, []).append(rec)
-    dd = DatasetDict(
-        {
-            s: Dataset.from_list(by_split[s], features=feats)
-            for s in sorted(by_split, key=_split_key)
-        }
-    )
-    for stale in ("dataset_dict.json", *SPLITS):  # a previous export's splits
+    splits = sorted({it.split for it in items}, key=_split_key)
+    for stale in ("dataset_dict.json", *SPLITS, *splits):  # a previous export's splits
         p = out / stale
         if p.is_dir():
-            import shutil
-
             shutil.rmtree(p)
-    dd.save_to_disk(str(out))
+        elif p.is_file():
+            p.unlink()
+    with tempfile.TemporaryDirectory(dir=out, prefix=".hf-cache-") as cache:
+
+        def gen(split: str):
+            for r in rows([it for it in items if it.split == split]):
+                yield _hf_record(r, letters)
+
+        dd = DatasetDict(
+            {
+                s: Dataset.from_generator(
+                    gen,
+                    gen_kwargs={"split": s},
+                    features=feats,
+                    cache_dir=cache,
+                    # a fresh cache each export: no need to hash (pickle) the generator
+                    fingerprint=hashlib.sha256(f"{s}:{len(items)}".encode()).hexdigest()[:16],
+                )
+                for s in splits
+            }
+        )
+        dd.save_to_disk(str(out))
     return list(dd)
 
 
