@@ -97,6 +97,8 @@ def test_blinded_log_answers_are_final_and_come_first(tmp_path):
     log.record({"item_id": "it-0", "decision": "accept", "seconds": 1, "reader": "r1"}, ITEMS)
     log.record(_answer("it-0", "A", reader="r2"), ITEMS)  # another reader answers freely
     # a restarted server knows what was committed
+    with pytest.raises(ReaderError, match="needs the reader's name"):
+        log.record(_answer("it-1", "A", reader=""), ITEMS)
     again = ReaderLog(tmp_path / "r.jsonl", blinded=True)
     assert again.answer_of("r1", "it-0")["answer"] == "B"
     assert [r["decision"] for r in again.read()] == ["answer", "accept", "answer"]

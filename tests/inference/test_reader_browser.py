@@ -5,11 +5,13 @@ export, and no local file path anywhere on the page. Skips where chromium is abs
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import httpx
 from PIL import Image
 
 CANVAS = "#images canvas"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def _wl(v: int, width: int, level: int, invert: bool = False) -> int:
@@ -108,6 +110,12 @@ def test_blinded_reading_reveals_only_after_commit(page, blind_server):
     )
     assert early.status_code == 409 and "commit your own answer" in early.json()["error"]
 
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "reader-blinded.png"), full_page=True)
+    page.check("input[name='reader-answer'][value='B']")
+    page.click("#commit")  # no name yet: refused in the page, nothing recorded
+    page.wait_for_selector("#error:not([hidden])")
+    assert "name or initials" in page.inner_text("#error")
     page.fill("#reader-name", "dr-a")
     page.press("#reader-name", "Tab")  # change event: the item reloads for this reader
     page.check("input[name='reader-answer'][value='B']")
@@ -117,6 +125,7 @@ def test_blinded_reading_reveals_only_after_commit(page, blind_server):
     assert page.inner_text("#committed").startswith("committed: B · gold: B")
     assert page.locator("#options li.gold").inner_text().startswith("B)")
     assert page.is_disabled("input[name='reader-answer'][value='A']")
+    assert page.is_checked("input[name='reader-answer'][value='B']")
     again = httpx.post(
         url + "/api/reader",
         json={
@@ -128,6 +137,8 @@ def test_blinded_reading_reveals_only_after_commit(page, blind_server):
         },
     )
     assert again.status_code == 409 and "final" in again.json()["error"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "reader-blinded-revealed.png"), full_page=True)
     page.click("#accept")  # judging the model's impression is allowed once answered
     page.wait_for_function(
         "document.querySelector('#reader-status').textContent.startsWith('recorded accept')"

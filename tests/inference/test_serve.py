@@ -425,3 +425,10 @@ def test_serve_refuses_unknown_prompt_profile_before_loading_a_model(tmp_path):
 
     with pytest.raises(ValueError, match="--prompt-profile must be one of"):
         build_app(str(tmp_path / "no-model"), prompt_profile="medgemma")
+
+
+def test_blinded_needs_a_reader_log_and_a_bench(tmp_path):
+    from cxreason.inference.serve_cli import build_app
+
+    with pytest.raises(ValueError, match="--blinded needs --reader-log FILE and --bench B"):
+        build_app(str(tmp_path / "no-model"), blinded=True, reader_log=tmp_path / "r.jsonl")

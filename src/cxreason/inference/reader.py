@@ -136,6 +136,8 @@ class ReaderLog:
             "blinded": self.blinded,
         }
         key = (rec["reader"], rec["item_id"])
+        if self.blinded and rec["reader"] == "anonymous":
+            raise ReaderError("reader: a blinded study needs the reader's name or initials")
         with self._lock:
             if self.blinded and rec["decision"] == "answer" and key in self._answers:
                 raise ReaderConflict(

@@ -352,6 +352,7 @@ function chosenAnswer() {
 async function commitAnswer() {
   const v = state.view;
   if (!v || state.mode !== "bench" || v.committed) return;
+  if (state.bench.blinded && !$("reader-name").value.trim()) { showError("type your name or initials first"); return; }
   const answer = chosenAnswer();
   if (!answer) { showError(v.options ? "choose an option first" : "tick the findings you see (or No Finding)"); return; }
   const body = { item_id: v.id, decision: "answer", answer, reader: readerName(),
