@@ -42,6 +42,7 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
         "serve",
         "Serve a model over HTTP (OpenAI API + viewer).",
     ),
+    ("cxreason.inference.reader_cli", "app", "reader", "Reader-study exports: agreement, kappa."),
     ("cxreason.demo", "demo", "demo", "The whole pipeline on bundled data on a CPU."),
 ]
 

@@ -7,6 +7,7 @@ Synthetic grey test images are generated here (random smooth fields, not medical
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -62,4 +63,60 @@ def live_server(tiny_engine, tiny_bench, tmp_path_factory):
     )
     with LiveServer(create_app(tiny_engine, cfg, viewer, log)) as srv:
         srv.reader_log = log
+        yield srv
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def page():
+    """A page in Debian's headless Chromium (never downloaded); skips where it is absent."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (make browser installs Debian's chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright python package missing"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield pg
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def blind_server(tiny_engine, tmp_path_factory):
+    """A blinded reader study over a benchmark whose images have ABSOLUTE paths in a private
+    folder (the viewer must never show them); item it-1's prediction failed with an error
+    that names the absolute path of its image."""
+    from cxreason.inference.reader import ReaderLog
+    from cxreason.inference.serve import ServeConfig, ViewerData, create_app
+
+    root = tmp_path_factory.mktemp("blind")
+    private = root / "private-site" / "patient-Doe-1234"
+    private.mkdir(parents=True)
+    items = bench_items()
+    for k, it in enumerate(items):
+        it.images = [str(private / Path(p).name) for p in it.images]
+        for p in it.images:
+            grey_image(40 + k).save(p)
+    write_jsonl(root / "bench.jsonl", items)
+    preds = [dict(p) for p in PREDS]
+    preds[1] = {"id": "it-1", "output": "", "error": f"{items[1].images[0]}: no such file"}
+    write_jsonl(root / "pred.jsonl", preds)
+    log = ReaderLog(root / "reader.jsonl", model=tiny_engine.name, blinded=True)
+    viewer = ViewerData(root / "bench.jsonl", root / "pred.jsonl")
+    cfg = ServeConfig(max_concurrency=1, default_max_tokens=8)
+    with LiveServer(create_app(tiny_engine, cfg, viewer, log)) as srv:
+        srv.reader_log, srv.private = log, str(private)
         yield srv

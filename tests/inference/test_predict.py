@@ -176,3 +176,44 @@ def test_cli_usage_errors(tmp_path, capsys):
         == 2
     )
     assert "nope: no such model folder or file" in capsys.readouterr().err
+
+
+def test_prompt_profile_recorded_and_part_of_the_resume_key(tiny_engine, tiny_bench, tmp_path):
+    from cxreason import prompts
+
+    out = tmp_path / "p.jsonl"
+    bench = tiny_bench / "bench.jsonl"
+    s = predict_bench(
+        tiny_engine, bench, out, cfg=GenConfig(max_new_tokens=4), profile="chestx-reasoner"
+    )
+    assert s.generated == 3
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["prompt_profile"] for r in rows} == {"chestx-reasoner"}
+    meta = read_appended_jsonl(progress_path(out))[0]["_meta"]
+    assert meta["prompt_profile"] == "chestx-reasoner"
+    assert meta["prompts_version"] == prompts.PROMPTS_VERSION
+    # predictions made with another wording never mix into this file
+    with pytest.raises(Exception, match="delete it or rerun"):
+        predict_bench(tiny_engine, bench, out, cfg=GenConfig(max_new_tokens=4))
+    with pytest.raises(Exception, match="prompt profile must be one of"):
+        predict_bench(tiny_engine, bench, tmp_path / "q.jsonl", profile="gpt")
+
+
+def test_item_request_uses_the_profile(tiny_bench):
+    item = read_records(tiny_bench / "bench.jsonl", BenchItem)[2]  # anomaly, two images
+    req = item_request(item, "cot", [tiny_bench], profile="nv-reason-cxr")
+    assert len(req.images) == 2 and [m["role"] for m in req.messages] == ["user"]
+    assert req.messages[0]["content"][-1]["text"] == "Find abnormalities and support devices."
+
+
+def test_cli_prompt_profile(tiny_model, tiny_bench, tmp_path, capsys):
+    out = tmp_path / "cp.jsonl"
+    base = ["--model", str(tiny_model), "--bench", str(tiny_bench / "bench.jsonl")]
+    base += ["--out", str(out), "--max-new-tokens", "3", "--limit", "1"]
+    assert cli.main([*base, "--prompt-profile", "nv-reason-cxr"]) == 0
+    assert json.loads(out.read_text())["prompt_profile"] == "nv-reason-cxr"
+    assert cli.main([*base, "--prompt-profile", "medgemma"]) == 2
+    err = capsys.readouterr().err
+    assert "--prompt-profile must be one of cxreason, chestx-reasoner, nv-reason-cxr" in err
+    assert cli.main([*base, "--prompt-profile", "nv-reason-cxr", "--mode", "direct"]) == 2
+    assert "use --mode cot" in capsys.readouterr().err

@@ -408,3 +408,30 @@ def test_generation_timeout_504(tiny_engine):
             "length",
             "stop",
         )
+
+
+def test_analyze_prompt_profile(live_server):
+    buf = io.BytesIO()
+    grey_image(5).save(buf, format="PNG")
+    files = {"image": ("x.png", buf.getvalue(), "image/png")}
+    url = live_server.url + "/api/analyze"
+    r = httpx.post(url, files=files, data={"profile": "nv-reason-cxr"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["prompt_profile"] == "nv-reason-cxr"
+    assert httpx.post(url, files=files, timeout=60).json()["prompt_profile"] == "cxreason"
+    bad = httpx.post(url, files=files, data={"profile": "gpt-4o"}, timeout=60)
+    assert bad.status_code == 400 and "prompt profile must be one of" in bad.json()["error"]
+
+
+def test_serve_refuses_unknown_prompt_profile_before_loading_a_model(tmp_path):
+    from cxreason.inference.serve_cli import build_app
+
+    with pytest.raises(ValueError, match="--prompt-profile must be one of"):
+        build_app(str(tmp_path / "no-model"), prompt_profile="medgemma")
+
+
+def test_blinded_needs_a_reader_log_and_a_bench(tmp_path):
+    from cxreason.inference.serve_cli import build_app
+
+    with pytest.raises(ValueError, match="--blinded needs --reader-log FILE and --bench B"):
+        build_app(str(tmp_path / "no-model"), blinded=True, reader_log=tmp_path / "r.jsonl")

@@ -3,6 +3,9 @@
 - ``cxreason bench build INPUT --out DIR [--projections CSV] [--images DIR] [--seed N]
   [--miner rules|llm] [--llm-base-url URL] [--llm-model M] [--llm-concurrency N] [--tasks ...]``
 - ``cxreason bench audit DIR_or_BENCH.jsonl [--strict] [--json OUT]``
+- ``cxreason bench export DIR --out OUT --format vlmevalkit|hf`` and
+  ``cxreason bench import SRC --out DIR --format radrbench|nv-reason|vlmevalkit|hf``
+  (:mod:`cxreason.bench.interop`)
 """
 
 from __future__ import annotations
@@ -270,6 +273,112 @@ def _audit_table(rep: dict, tol: float) -> Table:
         "letters", *(" ".join(f"{k}:{n}" for k, n in v["letters"].items()) for v in closed.values())
     )
     return t
+
+
+@app.command("export")
+def export(
+    bench: Path = typer.Argument(
+        ..., metavar="BENCH", help="A bench folder (with bench.jsonl) or a bench JSONL."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    format: str = typer.Option(..., "--format", "-f", help="vlmevalkit (TSV) | hf (datasets)."),
+    images: Path | None = typer.Option(
+        None, help="Images root (as for predict; default: the bench folder)."
+    ),
+    split: str | None = typer.Option(None, help="Export only this split (default: all)."),
+    on_missing: str = typer.Option(
+        "error", help="Items with missing images: error (refuse) | skip (listed in the manifest)."
+    ),
+    dedup_images: bool = typer.Option(
+        False, "--dedup-images", help="VLMEvalKit: a repeated image cell refers to its first row."
+    ),
+    image_format: str = typer.Option(
+        "keep", help="keep (PNG/JPEG files as they are; DICOM -> PNG) | png | jpeg."
+    ),
+    max_side: int = typer.Option(0, help="Downscale images to this longer side, px (0: keep)."),
+) -> None:
+    """Export the benchmark for other harnesses: a VLMEvalKit TSV or a Hugging Face dataset."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from cxreason.bench.interop import export_bench
+    from cxreason.inference.safety import InputRefused
+
+    cols = (TextColumn("export"), BarColumn(), MofNCompleteColumn())
+    try:
+        with Progress(*cols, console=console, transient=True) as bar:
+            task = bar.add_task("export", total=None)
+            m = export_bench(
+                bench,
+                out,
+                format,
+                images=images,
+                split=split,
+                on_missing=on_missing,
+                dedup_images=dedup_images,
+                image_format=image_format,
+                max_side=max_side,
+                progress=lambda d, t: bar.update(task, completed=d, total=t),
+            )
+    except (RecordError, FileNotFoundError, ValueError, InputRefused) as e:
+        raise click.ClickException(_reason(e)) from None
+    skipped = len(m["skipped_missing_images"])
+    console.print(
+        f"[green]{m['counts']['total']} items -> {out} ({format}: {', '.join(m['files'])})[/green]"
+        + (
+            f"; [yellow]{skipped} skipped (missing images, see export_manifest.json)"
+            if skipped
+            else ""
+        )
+    )
+
+
+@app.command("import")
+def import_(
+    src: Path = typer.Argument(..., metavar="SRC", help="The file (or hf folder) to import."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output bench folder."),
+    format: str = typer.Option(
+        ..., "--format", "-f", help="radrbench | nv-reason | vlmevalkit | hf."
+    ),
+    split: str | None = typer.Option(
+        None, help="Split of the items (train|validation|test; default test, or the file's own)."
+    ),
+    strip_prefix: str | None = typer.Option(
+        None, help="Remove this prefix from image paths (make them relative to --images)."
+    ),
+    images: Path | None = typer.Option(None, help="Images root: count missing images."),
+    task: str | None = typer.Option(None, help="Task of every item when questions do not tell."),
+) -> None:
+    """Import RadRBench-CXR JSON, NV-Reason-CXR datalists or an export into a cxreason bench."""
+    from cxreason.bench.audit import any_flagged
+    from cxreason.bench.interop import import_bench
+
+    try:
+        m = import_bench(
+            src, out, format, split=split, strip_prefix=strip_prefix, images=images, task=task
+        )
+    except (RecordError, FileNotFoundError, ValueError) as e:
+        raise click.ClickException(_reason(e)) from None
+    t = Table(title=f"Imported {src.name} ({format}) -> {out / 'bench.jsonl'}")
+    for col in ("task", "items"):
+        t.add_column(col)
+    for task_name, n in m["counts"]["per_task"].items():
+        t.add_row(task_name, str(n))
+    Console().print(t)
+    d = m["dropped"]
+    if d["total"]:
+        console.print(
+            f"[yellow]{d['total']} row(s) dropped[/yellow] {d['by_reason']} (manifest.json)"
+        )
+    if m["images"]["checked"] and m["images"]["missing"]:
+        console.print(f"[yellow]{m['images']['missing']} image file(s) missing[/yellow]")
+    if any_flagged(m["audit"]):
+        console.print("[red]leakage: a blind rule beats chance + 0.03 (cxreason bench audit)[/red]")
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, FileNotFoundError) and e.filename:
+        return f"{e.filename}: file not found"
+    return getattr(e, "reason", None) or str(e)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,12 @@ def predict(
         None, help='Options for a single study as JSON, e.g. \'{"A": "Yes", "B": "No"}\'.'
     ),
     mode: str = typer.Option("cot", help="cot | direct."),
+    prompt_profile: str = typer.Option(
+        prompts.DEFAULT_PROFILE,
+        "--prompt-profile",
+        help="Prompt wording: cxreason | chestx-reasoner | nv-reason-cxr (a released "
+        "checkpoint prompted as its authors ran it; recorded in the output).",
+    ),
     batch_size: int = typer.Option(4, help="Items per generate call."),
     max_new_tokens: int = typer.Option(256, help="Max generated tokens per item."),
     temperature: float = typer.Option(0.0, help="0 = greedy."),
@@ -73,6 +79,12 @@ def predict(
 
     if mode not in prompts.MODES:
         raise _fail(f"--mode must be one of {', '.join(prompts.MODES)}, got {mode!r}")
+    if prompt_profile not in prompts.PROFILES:
+        raise _fail(
+            f"--prompt-profile must be one of {', '.join(prompts.PROFILES)}, got {prompt_profile!r}"
+        )
+    if prompt_profile == "nv-reason-cxr" and mode != "cot":
+        raise _fail("--prompt-profile nv-reason-cxr has one prompt, with reasoning: use --mode cot")
     if bool(bench) == bool(image):
         raise _fail("give either --bench B --out P, or --image FILE [--image FILE] --question Q")
     if bench and not out:
@@ -98,16 +110,20 @@ def predict(
             guard_output_file(
                 out, jsonl_has_keys("id", "output"), overwrite=overwrite, what="predictions"
             )
-            _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split)
+            _predict_bench(
+                load, bench, out, mode, cfg, batch_size, images, limit, split, prompt_profile
+            )
         else:
-            _predict_single(load, image, question, options, mode, cfg, out, chest_check)
+            _predict_single(
+                load, image, question, options, mode, cfg, out, chest_check, prompt_profile
+            )
     except (InputRefused, EngineError, RecordError, OutputRefused, ModelNotFound, SplitError) as e:
         raise _fail(str(e)) from None
     except FileNotFoundError as e:
         raise _fail(f"{e.filename}: file not found") from None
 
 
-def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split) -> None:
+def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split, profile) -> None:
     from cxreason.inference.predict import predict_bench
 
     if not bench.is_file():
@@ -127,6 +143,7 @@ def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split
             limit=limit,
             split=split,
             on_progress=lambda d, t: bar.update(task, completed=d, total=t),
+            profile=profile,
         )
     msg = (
         f"{s.total} items of split {split} -> {s.out}: {s.generated} generated, "
@@ -139,7 +156,7 @@ def _predict_bench(load, bench, out, mode, cfg, batch_size, images, limit, split
         )
 
 
-def _predict_single(load, image, question, options, mode, cfg, out, chest_check) -> None:
+def _predict_single(load, image, question, options, mode, cfg, out, chest_check, profile) -> None:
     from cxreason.inference.impression import structure_output
     from cxreason.inference.predict import ChatRequest
     from cxreason.inference.safety import ImageLimits, InputRefused, load_safe_image
@@ -161,7 +178,8 @@ def _predict_single(load, image, question, options, mode, cfg, out, chest_check)
     ]  # refuse bad inputs before loading a model
     engine = load()
     q = question or prompts.ANOMALY_QUESTION
-    msgs = prompts.chat_messages(q, opts, n_images=len(imgs) if engine.is_vlm else 0, mode=mode)
+    n_images = len(imgs) if engine.is_vlm else 0
+    msgs = prompts.profile_messages(q, opts, n_images, mode, profile)
     gen = engine.generate_batch([ChatRequest(msgs, imgs if engine.is_vlm else [])], cfg)[0]
     rec = {
         "id": "study",
@@ -170,6 +188,8 @@ def _predict_single(load, image, question, options, mode, cfg, out, chest_check)
         "images": [str(p) for p in image],
         "output": gen.text,
         **structure_output(gen.text),
+        "prompt_profile": profile,
+        "prompts_version": prompts.PROMPTS_VERSION,
     }
     if out:
         write_json(out, rec)

@@ -180,13 +180,16 @@ class _TorchEngine:
         with self._lock, torch_threads(self.threads), torch.inference_mode():
             return self.model.generate(**inputs, **kw), inputs["input_ids"].shape[1]
 
-    def _decode(self, tok, out, plen: int, attn, max_new: int) -> list[GenOutput]:
+    def _decode(
+        self, tok, out, plen: int, attn, max_new: int, stop_ids: Sequence[int] = ()
+    ) -> list[GenOutput]:
+        stops = set(stop_ids) or {tok.eos_token_id}
         res = []
         for i in range(out.shape[0]):
             new = out[i, plen:].tolist()
             ids = [t for t in new if t != tok.pad_token_id]
             text = tok.decode(ids, skip_special_tokens=True)
-            if tok.eos_token_id in new:
+            if stops.intersection(new):
                 finish = "stop"
             else:  # no EOS: the token budget ran out, or a stop signal / max_time cut it short
                 finish = "length" if len(new) >= max_new else "interrupted"
@@ -195,15 +198,20 @@ class _TorchEngine:
 
 
 class VLMEngine(_TorchEngine):
-    """A vision-language model (Qwen2(.5)-VL style processor) through transformers."""
+    """A vision-language model through transformers, prompted through its own processor and
+    chat template; family specifics (stop tokens, image layout) from :mod:`.families`."""
 
     is_vlm = True
 
     def __init__(self, model, processor, name: str = "vlm"):
+        from cxreason.inference import families
+
         super().__init__(model, name)
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.tokenizer.padding_side = "left"
+        self.family = families.family_of(model)
+        self.stop_ids = families.stop_token_ids(model, self.tokenizer, self.family)
 
     def generate_batch(self, reqs: Sequence[ChatRequest], cfg: GenConfig) -> list[GenOutput]:
         """Generate for a batch of requests (left-padded); text only, prompt excluded."""
@@ -218,12 +226,15 @@ class VLMEngine(_TorchEngine):
             )
             for r in reqs
         ]
-        images = [im.convert("RGB") for r in reqs for im in r.images]
-        inputs = self.processor(
-            text=texts, images=images or None, return_tensors="pt", padding=True
+        from cxreason.inference.families import processor_inputs
+
+        inputs = processor_inputs(self.processor, texts, [r.images for r in reqs])
+        out, plen = self._generate(
+            dict(inputs), cfg, self.tokenizer.pad_token_id, self.stop_ids or None
         )
-        out, plen = self._generate(dict(inputs), cfg, self.tokenizer.pad_token_id, None)
-        return self._decode(self.tokenizer, out, plen, inputs["attention_mask"], cfg.max_new_tokens)
+        return self._decode(
+            self.tokenizer, out, plen, inputs["attention_mask"], cfg.max_new_tokens, self.stop_ids
+        )
 
 
 class CausalLMEngine(_TorchEngine):
@@ -432,16 +443,22 @@ def resolve_image_path(path: str, roots: Sequence[Path]) -> Path:
 
 
 def item_request(
-    item: BenchItem, mode: str, roots: Sequence[Path], with_images: bool = True
+    item: BenchItem,
+    mode: str,
+    roots: Sequence[Path],
+    with_images: bool = True,
+    profile: str = prompts.DEFAULT_PROFILE,
 ) -> ChatRequest:
-    """The chat request of a benchmark item (prompts from :mod:`cxreason.prompts`)."""
+    """The chat request of a benchmark item (:func:`cxreason.prompts.item_messages`)."""
     from cxreason.inference.safety import ImageLimits, load_safe_image
 
     images = []
     if with_images:
         lim = ImageLimits(check_chest=False)  # benchmark images are trusted inputs
-        images = [load_safe_image(resolve_image_path(p, roots), limits=lim) for p in item.images]
-    msgs = prompts.chat_messages(item.question, item.options, n_images=len(images), mode=mode)
+        images = [
+            load_safe_image(resolve_image_path(p, roots), name=p, limits=lim) for p in item.images
+        ]
+    msgs = prompts.item_messages(item, mode, profile, n_images=len(images))
     return ChatRequest(msgs, images)
 
 
@@ -526,8 +543,12 @@ def predict_bench(
     limit: int | None = None,
     split: str = "all",
     on_progress: Callable[[int, int], None] | None = None,
+    profile: str = prompts.DEFAULT_PROFILE,
 ) -> PredictSummary:
     """Predict the items of ``split`` (first ``limit`` of them) into ``out`` (JSONL), resumably.
+
+    ``profile``: the prompt profile (:data:`cxreason.prompts.PROFILES`), recorded with the
+    prompts version in the progress log's meta line and on every output row.
 
     Each finished item is appended (fsync'd) to :func:`progress_path` (kept after the run); a
     rerun with the same model and settings skips ids found there. Items whose inputs cannot be
@@ -538,8 +559,10 @@ def predict_bench(
     """
     from cxreason.provenance import PRED_HASH_FIELD, items_sha256, select_split
 
-    if mode not in prompts.MODES:
-        raise EngineError(f"mode must be one of {prompts.MODES}, got {mode!r}")
+    try:
+        prompts.check_profile(mode, profile)
+    except ValueError as e:
+        raise EngineError(str(e)) from None
     cfg = cfg or GenConfig()
     all_items = read_records(bench, BenchItem)
     bench_hash = items_sha256(all_items)
@@ -552,6 +575,8 @@ def predict_bench(
         "mode": mode,
         "max_new_tokens": cfg.max_new_tokens,
         "temperature": cfg.temperature,
+        "prompt_profile": profile,
+        "prompts_version": prompts.PROMPTS_VERSION,
         PRED_HASH_FIELD: bench_hash,
     }
     done = _read_progress(prog, meta)
@@ -563,7 +588,7 @@ def predict_bench(
         on_progress(n_before, len(items))
     for i in range(0, len(todo), max(1, batch_size)):
         batch = todo[i : i + batch_size]
-        recs = _predict_batch(engine, batch, mode, roots, cfg)
+        recs = _predict_batch(engine, batch, mode, roots, cfg, profile)
         for rec in recs:
             append_jsonl(prog, rec)
             failed += bool(rec.get("error"))
@@ -575,7 +600,10 @@ def predict_bench(
             on_progress(n_before + i + len(batch), len(items))
     final = [
         {
-            **(done.get(it.id) or {"id": it.id, "output": "", "error": "not predicted"}),
+            **(
+                done.get(it.id)
+                or {"id": it.id, "output": "", "error": "not predicted", "prompt_profile": profile}
+            ),
             PRED_HASH_FIELD: bench_hash,
         }
         for it in items
@@ -587,14 +615,19 @@ def predict_bench(
 
 
 def _predict_batch(
-    engine, batch: list[BenchItem], mode: str, roots: list[Path], cfg: GenConfig
+    engine,
+    batch: list[BenchItem],
+    mode: str,
+    roots: list[Path],
+    cfg: GenConfig,
+    profile: str = prompts.DEFAULT_PROFILE,
 ) -> list[dict]:
     from cxreason.inference.safety import InputRefused
 
     reqs, ok, recs = [], [], {}
     for it in batch:
         try:
-            reqs.append(item_request(it, mode, roots, with_images=engine.is_vlm))
+            reqs.append(item_request(it, mode, roots, with_images=engine.is_vlm, profile=profile))
             ok.append(it)
         except InputRefused as e:
             logger.warning("item %s: %s", it.id, e.reason)
@@ -602,4 +635,4 @@ def _predict_batch(
     if reqs:
         for it, gen in zip(ok, engine.generate_batch(reqs, cfg), strict=True):
             recs[it.id] = prediction_record(it, it.id, gen.text)
-    return [recs[it.id] for it in batch]
+    return [{**recs[it.id], "prompt_profile": profile} for it in batch]

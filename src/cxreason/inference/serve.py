@@ -9,8 +9,11 @@
   -> ``think``, ``answer``, ``labels``, ``impression``.
 - ``GET /healthz``.
 - Viewer: ``GET /`` (static page shipped in the package), ``GET /api/bench``,
-  ``GET /api/items/{index}``, ``GET /api/image?path=...`` (only images the loaded benchmark
-  references, resolved under the images root; rendered to PNG), ``POST /api/reader``.
+  ``GET /api/items/{index}[?reader=NAME]``, ``GET /api/items/{index}/images/{k}`` (rendered to
+  PNG; the viewer never sees a file path), ``GET /api/image?path=...`` (only images the loaded
+  benchmark references, resolved under the images root), ``POST /api/reader``,
+  ``GET /api/reader/export?format=json|csv`` (agreement and Cohen's kappa). With a blinded
+  reader log, items show only question, options and images until the reader commits.
 
 Every error is JSON ``{"error": reason, "code": code}`` (under ``/v1/``: OpenAI's
 ``{"error": {"message": reason, "code": code, ...}}`` so OpenAI clients show the reason) with a 4xx status (5xx only for a
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -42,7 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxreason import prompts
 from cxreason.inference.predict import ChatRequest, EngineError, GenConfig
-from cxreason.inference.reader import ReaderError, ReaderLog
+from cxreason.inference.reader import ReaderConflict, ReaderError, ReaderLog
 from cxreason.inference.safety import (
     ImageLimits,
     InputRefused,
@@ -51,6 +55,7 @@ from cxreason.inference.safety import (
     to_png_bytes,
 )
 from cxreason.records import BenchItem, read_records
+from cxreason.vocab import CHEXPERT_LABELS
 
 logger = logging.getLogger(__name__)
 access_log = logging.getLogger("cxreason.serve.access")
@@ -74,6 +79,8 @@ class ServeConfig:
     max_tokens_cap: int = 2048
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     served_name: str | None = None
+    #: Prompt profile of ``/api/analyze`` (a request may override it with a ``profile`` field).
+    prompt_profile: str = prompts.DEFAULT_PROFILE
 
 
 class Saturated(Exception):
@@ -322,6 +329,19 @@ def error(status: int, reason: str, code: str, path: str = "") -> JSONResponse:
     return JSONResponse(error_body(path, reason, code), status_code=status)
 
 
+_ABS_PATH = re.compile(r"(?<![\w:/\\])(?:[A-Za-z]:)?[\\/](?:[^\s\\/:'\"]+[\\/])+([^\s\\/:'\"]+)")
+
+
+def public_name(path: str) -> str:
+    """What the viewer may show of an image path: its base name (never folders)."""
+    return Path(str(path).replace("\\", "/")).name or "image"
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute file path replaced by its base name."""
+    return _ABS_PATH.sub(lambda m: m.group(1), text)
+
+
 # ---------------------------------------------------------------------------------------
 # Viewer data: benchmark + predictions + safe image files
 
@@ -343,6 +363,7 @@ class ViewerData:
         self.bench_path = Path(bench)
         self.items = read_records(bench, BenchItem)
         self.index = {it.id: i for i, it in enumerate(self.items)}
+        self.by_id = {it.id: it for it in self.items}
         self.preds: dict[str, dict[str, Any]] = {}
         if pred:
             from cxreason.records import iter_jsonl
@@ -373,13 +394,17 @@ class ViewerData:
             )
         p = Path(path)
         full = (p if p.is_absolute() else self.root / p).resolve()
-        if not full.is_relative_to(self.root):
+        if not full.is_relative_to(self.root):  # the root is logged, never sent to a client
+            logger.warning("image %r resolves outside the images root %s", path, self.root)
             raise InputRefused(
-                f"{path!r} resolves outside the images root {self.root}", "path_refused", 403
+                f"{public_name(path)!r} resolves outside the images root", "path_refused", 403
             )
         if not full.is_file():
+            logger.warning("image %r not found under %s", path, self.root)
             raise InputRefused(
-                f"{path!r}: image file not found under {self.root}", "not_found", 404
+                f"{public_name(path)}: image file not found under the images root",
+                "not_found",
+                404,
             )
         return full
 
@@ -387,7 +412,7 @@ class ViewerData:
         """PNG rendering of a referenced image (DICOM rendered, MONOCHROME1 bone bright)."""
         if path not in self._png:
             img = load_safe_image(
-                self.resolve(path), name=path, limits=ImageLimits(check_chest=False)
+                self.resolve(path), name=public_name(path), limits=ImageLimits(check_chest=False)
             )
             self._png[path] = to_png_bytes(img)
             while len(self._png) > 64:
@@ -411,21 +436,43 @@ class ViewerData:
         return rows
 
     def view(self, idx: int) -> dict[str, Any]:
-        from urllib.parse import quote
-
+        """The full audit view of item ``idx`` (images by index: no file paths)."""
         from cxreason.inference.audit import item_view
 
         if idx not in self._views:
             it = self.items[idx]
             v = item_view(it, self.preds.get(it.id), embedder=self.embedder)
             v["index"], v["n"] = idx, len(self.items)
-            v["images"] = [
-                {"path": p, "url": f"/api/image?path={quote(p, safe='')}"} for p in it.images
-            ]
+            v["images"] = self.image_refs(idx)
+            if v.get("error"):
+                v["error"] = redact_paths(str(v["error"]))
             self._views[idx] = v
             while len(self._views) > 256:
                 self._views.popitem(last=False)
         return self._views[idx]
+
+    def image_refs(self, idx: int) -> list[dict[str, str]]:
+        """``{name, url}`` per image of item ``idx``: the file's base name, never its path."""
+        return [
+            {"name": public_name(p), "url": f"/api/items/{idx}/images/{k}"}
+            for k, p in enumerate(self.items[idx].images)
+        ]
+
+    def blinded_view(self, idx: int) -> dict[str, Any]:
+        """What a blinded reader sees before committing: the question, options and images only
+        (no model output, gold, scores, report or reference reasoning)."""
+        it = self.items[idx]
+        return {
+            "id": it.id,
+            "index": idx,
+            "n": len(self.items),
+            "study_id": it.study_id,
+            "task": it.task,
+            "question": it.question,
+            "options": it.options,
+            "images": self.image_refs(idx),
+            "blinded": True,
+        }
 
 
 # ---------------------------------------------------------------------------------------
@@ -570,6 +617,8 @@ def create_app(
 
     @app.exception_handler(ReaderError)
     async def _reader(request: Request, e: ReaderError):
+        if isinstance(e, ReaderConflict):
+            return error(409, str(e), "reader_conflict", request.url.path)
         return error(400, str(e), "invalid_decision", request.url.path)
 
     @app.exception_handler(RequestValidationError)
@@ -687,11 +736,13 @@ def create_app(
                 load_safe_image(data, name=f.filename or "upload", limits=cfg.image_limits)
             )
         mode = str(form.get("mode") or "cot")
-        if mode not in prompts.MODES:
-            raise InputRefused(f"mode: must be one of {prompts.MODES}", "invalid_request")
+        profile = str(form.get("profile") or cfg.prompt_profile)
         question = str(form.get("question") or prompts.ANOMALY_QUESTION).strip()[:2000]
-        msgs = prompts.chat_messages(question, None, n_images=len(images), mode=mode)
-        request.state.extra.update(n_images=len(images), mode=mode)
+        try:
+            msgs = prompts.profile_messages(question, None, len(images), mode, profile)
+        except ValueError as e:
+            raise InputRefused(str(e), "invalid_request") from None
+        request.state.extra.update(n_images=len(images), mode=mode, profile=profile)
         t0 = time.perf_counter()
         out = (
             await run_generation(
@@ -702,6 +753,7 @@ def create_app(
         return {
             "model": name,
             "mode": mode,
+            "prompt_profile": profile,
             "question": question,
             "output": out.text,
             **parsed,
@@ -735,28 +787,61 @@ def create_app(
             raise InputRefused(f"no static file {name!r}", "not_found", 404)
         return Response(f.read_bytes(), media_type=types[Path(name).suffix])
 
+    blinded = bool(reader_log is not None and reader_log.blinded)
+
     @app.get("/api/bench")
     async def bench():
-        info = {"model": name, "vlm": engine.is_vlm, "reader_study": reader_log is not None}
+        info = {
+            "model": name,
+            "vlm": engine.is_vlm,
+            "reader_study": reader_log is not None,
+            "blinded": blinded,
+        }
         if viewer is None:
             return {**info, "loaded": False, "items": []}
         rows = await anyio.to_thread.run_sync(viewer.summary)
+        if blinded:  # no correct/wrong marks before the reader has answered
+            rows = [{"id": r["id"], "task": r["task"]} for r in rows]
         return {
             **info,
             "loaded": True,
             "bench": viewer.bench_path.name,
             "n": len(rows),
             "items": rows,
+            "labels": list(CHEXPERT_LABELS),
         }
 
-    @app.get("/api/items/{idx}")
-    async def item(idx: int):
+    def checked_index(idx: int) -> ViewerData:
         v = need_viewer()
         if not 0 <= idx < len(v.items):
             raise InputRefused(
                 f"item index {idx} out of range [0, {len(v.items)})", "not_found", 404
             )
-        return await anyio.to_thread.run_sync(v.view, idx)
+        return v
+
+    @app.get("/api/items/{idx}")
+    async def item(idx: int, reader: str = ""):
+        """One item's audit view; in a blinded study only question, options and images until
+        ``reader`` has committed an answer (then the full view and ``committed``)."""
+        v = checked_index(idx)
+        committed = reader_log.answer_of(reader, v.items[idx].id) if reader_log else None
+        if blinded and committed is None:
+            return v.blinded_view(idx)
+        view = await anyio.to_thread.run_sync(v.view, idx)
+        return {**view, "committed": committed}
+
+    @app.get("/api/items/{idx}/images/{k}")
+    async def item_image(idx: int, k: int):
+        v = checked_index(idx)
+        paths = v.items[idx].images
+        if not 0 <= k < len(paths):
+            raise InputRefused(
+                f"item {idx} has {len(paths)} image(s), no image {k}", "not_found", 404
+            )
+        png = await anyio.to_thread.run_sync(v.png, paths[k])
+        return Response(
+            png, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
+        )
 
     @app.get("/api/image")
     async def image(path: str = ""):
@@ -766,18 +851,46 @@ def create_app(
             png, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
         )
 
-    @app.post("/api/reader")
-    async def reader(request: Request):
+    def need_reader_log() -> ReaderLog:
         if reader_log is None:
             raise InputRefused(
                 "reader study not enabled: start the server with --reader-log FILE",
                 "reader_disabled",
                 409,
             )
+        return reader_log
+
+    @app.post("/api/reader")
+    async def reader(request: Request):
+        log = need_reader_log()
         body = await json_body(request)
-        known = set(viewer.index) if viewer else None
-        rec = await anyio.to_thread.run_sync(reader_log.record, body, known)
-        return {"ok": True, "record": rec}
+        known = viewer.by_id if viewer else None
+        rec = await anyio.to_thread.run_sync(log.record, body, known)
+        out: dict[str, Any] = {"ok": True, "record": rec}
+        if rec["decision"] == "answer" and viewer is not None:  # reveal after the commit
+            idx = viewer.index[rec["item_id"]]
+            view = await anyio.to_thread.run_sync(viewer.view, idx)
+            out["view"] = {**view, "committed": log.answer_of(rec["reader"], rec["item_id"])}
+        return out
+
+    @app.get("/api/reader/export")
+    async def reader_export(format: str = "json"):
+        """Per-item agreement (reader vs gold, reader vs model) and Cohen's kappa."""
+        from cxreason.inference.agreement import agreement_rows, agreement_summary, rows_csv
+
+        log, v = need_reader_log(), need_viewer()
+        if format not in ("json", "csv"):
+            raise InputRefused("format: json or csv", "invalid_request")
+        decisions = await anyio.to_thread.run_sync(log.read)
+        rows = agreement_rows(decisions, v.by_id, v.preds if v.preds else None)
+        if format == "csv":
+            return Response(
+                rows_csv(rows),
+                media_type="text/csv",
+                headers={"content-disposition": 'attachment; filename="reader_agreement.csv"'},
+            )
+        summary = await anyio.to_thread.run_sync(agreement_summary, rows, v.by_id)
+        return {"summary": summary, "rows": rows}
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(AccessLog)  # added last = outermost: logs the 413s too

@@ -35,14 +35,23 @@ def build_app(
     check_chest: bool = True,
     embedder: bool = True,
     allow_download: bool = False,
+    prompt_profile: str = "cxreason",
+    blinded: bool = False,
 ):
     """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs)."""
+    from cxreason import prompts
     from cxreason.inference.predict import load_engine
     from cxreason.inference.reader import ReaderLog
     from cxreason.inference.serve import ServeConfig, ViewerData, create_app
 
     if pred is not None and bench is None:
         raise typer.BadParameter("--pred needs --bench")
+    if blinded and (reader_log is None or bench is None):
+        raise ValueError("--blinded needs --reader-log FILE and --bench B (a reader study)")
+    if prompt_profile not in prompts.PROFILES:
+        raise ValueError(
+            f"--prompt-profile must be one of {', '.join(prompts.PROFILES)}, got {prompt_profile!r}"
+        )
     viewer = None
     if bench is not None:
         emb = None
@@ -66,8 +75,13 @@ def build_app(
         default_max_tokens=max_tokens,
         image_limits=ImageLimits(max_pixels=max_pixels, check_chest=check_chest),
         served_name=served_name,
+        prompt_profile=prompt_profile,
     )
-    log = ReaderLog(reader_log, model=served_name or engine.name) if reader_log else None
+    log = (
+        ReaderLog(reader_log, model=served_name or engine.name, blinded=blinded)
+        if reader_log
+        else None
+    )
     return create_app(engine, cfg, viewer, log)
 
 
@@ -80,6 +94,12 @@ def serve(
     images: Path = typer.Option(None, help="Images root for --bench paths (default: its folder)."),
     reader_log: Path = typer.Option(
         None, "--reader-log", help="Enable reader-study mode; JSONL file to append to."
+    ),
+    blinded: bool = typer.Option(
+        False,
+        "--blinded",
+        help="Blinded reader study: hide the model's answer, the gold and the scores until "
+        "the reader commits an answer (answers are final).",
     ),
     served_name: str = typer.Option(
         None, "--served-name", help="Model name clients send (default: folder name)."
@@ -112,6 +132,11 @@ def serve(
         False,
         "--allow-download",
         help="Let --model name a Hugging Face Hub id that is not cached (off: no network).",
+    ),
+    prompt_profile: str = typer.Option(
+        "cxreason",
+        "--prompt-profile",
+        help="Prompt wording of /api/analyze: cxreason | chestx-reasoner | nv-reason-cxr.",
     ),
 ) -> None:
     """Serve a model: OpenAI /v1/chat/completions, /api/analyze, /healthz and the audit viewer at /."""
@@ -152,6 +177,8 @@ def serve(
             check_chest=chest_check,
             embedder=embedder,
             allow_download=allow_download,
+            prompt_profile=prompt_profile,
+            blinded=blinded,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
         sock.close()

@@ -1,9 +1,14 @@
 // cxreason audit viewer: no dependencies, no network beyond this server.
 // All model text is inserted with textContent (never innerHTML): outputs are untrusted.
+// The server never sends file paths: images come as /api/items/{i}/images/{k} with a base name.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { bench: null, index: 0, view: null, shownAt: 0, timer: null, mode: "bench" };
+const state = {
+  bench: null, index: 0, view: null, shownAt: 0, timer: null, mode: "bench",
+  wl: { width: 256, level: 128, invert: false },
+  canvases: [],
+};
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -97,60 +102,235 @@ function renderImpression(imp, failed, hasPrediction) {
   box.append(t);
 }
 
-function renderImages(images) {
-  const box = $("images");
-  box.replaceChildren();
-  if (!images.length) box.append(el("p", { class: "muted", text: "(no image)" }));
-  for (const im of images) {
-    const img = el("img", { src: im.url, alt: im.path });
-    img.addEventListener("error", () => img.replaceWith(el("p", { class: "error", text: `cannot show ${im.path} (missing or refused)` })));
-    box.append(el("figure", {}, img, el("figcaption", { text: im.path })));
+// ---------------------------------------------------------------- image viewer
+// Each image is drawn on a canvas from its grey pixels through a window/level look-up table
+// (8-bit: the server renders DICOM to PNG first); zoom and pan are a CSS transform per image.
+
+// The DICOM linear VOI function (PS3.3 C.11.2.1.2) on 8-bit grey: W 256 / L 128 is identity.
+function wlTable() {
+  const { width, level, invert } = state.wl;
+  const lut = new Uint8ClampedArray(256);
+  for (let v = 0; v < 256; v++) {
+    const y = width <= 1 ? (v > level - 0.5 ? 255 : 0)
+      : Math.round(((v - (level - 0.5)) / (width - 1) + 0.5) * 255);
+    const c = Math.max(0, Math.min(255, y));
+    lut[v] = invert ? 255 - c : c;
+  }
+  return lut;
+}
+
+function drawCanvas(c) {
+  if (!c.grey) return;
+  const lut = wlTable();
+  const ctx = c.canvas.getContext("2d");
+  const img = ctx.createImageData(c.canvas.width, c.canvas.height);
+  const d = img.data;
+  for (let i = 0, j = 0; i < c.grey.length; i++, j += 4) {
+    const y = lut[c.grey[i]];
+    d[j] = y; d[j + 1] = y; d[j + 2] = y; d[j + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+function applyWL() {
+  const { width, level, invert } = state.wl;
+  $("win-width").value = String(width);
+  $("win-level").value = String(level);
+  $("invert").checked = invert;
+  $("wl-value").textContent = `W ${width} · L ${level}`;
+  $("images").dataset.window = String(width);
+  $("images").dataset.level = String(level);
+  for (const c of state.canvases) drawCanvas(c);
+}
+
+function setWL(width, level, invert = state.wl.invert) {
+  state.wl = { width: Math.max(1, Math.min(256, Math.round(width))),
+               level: Math.max(0, Math.min(255, Math.round(level))), invert };
+  applyWL();
+}
+
+function applyTransform(c) {
+  c.canvas.style.transform = `translate(${c.tx}px, ${c.ty}px) scale(${c.scale})`;
+  Object.assign(c.canvas.dataset, { scale: c.scale.toFixed(4), tx: c.tx.toFixed(1), ty: c.ty.toFixed(1) });
+}
+
+// Zoom image c by factor f about the point (x, y) of its viewport (CSS px); scale stays in [1, 16].
+function zoomAt(c, f, x, y) {
+  const s = Math.max(1, Math.min(16, c.scale * f));
+  const r = s / c.scale;
+  c.tx = x - (x - c.tx) * r;
+  c.ty = y - (y - c.ty) * r;
+  c.scale = s;
+  if (s === 1) { c.tx = 0; c.ty = 0; }
+  applyTransform(c);
+}
+
+function resetView(c) { c.scale = 1; c.tx = 0; c.ty = 0; applyTransform(c); }
+
+function zoomAll(f) {
+  for (const c of state.canvases) {
+    const r = c.viewport.getBoundingClientRect();
+    zoomAt(c, f, r.width / 2, r.height / 2);
   }
 }
 
+function attachPointer(c) {
+  const vp = c.viewport;
+  vp.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const r = vp.getBoundingClientRect();
+    zoomAt(c, ev.deltaY < 0 ? 1.25 : 0.8, ev.clientX - r.left, ev.clientY - r.top);
+  }, { passive: false });
+  vp.addEventListener("dblclick", () => resetView(c));
+  vp.addEventListener("contextmenu", (ev) => ev.preventDefault());
+  let drag = null;
+  vp.addEventListener("pointerdown", (ev) => {
+    const wl = ev.button === 2 || ev.shiftKey;
+    drag = { x: ev.clientX, y: ev.clientY, wl, w0: state.wl.width, l0: state.wl.level, tx0: c.tx, ty0: c.ty };
+    vp.setPointerCapture(ev.pointerId);
+    vp.classList.toggle("wl-drag", wl);
+  });
+  vp.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+    if (drag.wl) setWL(drag.w0 + dx, drag.l0 + dy);
+    else { c.tx = drag.tx0 + dx; c.ty = drag.ty0 + dy; applyTransform(c); }
+  });
+  const end = () => { drag = null; vp.classList.remove("wl-drag"); };
+  vp.addEventListener("pointerup", end);
+  vp.addEventListener("pointercancel", end);
+}
+
+function loadCanvas(c, url) {
+  const img = new Image();
+  img.onload = () => {
+    const w = img.naturalWidth, h = img.naturalHeight;
+    const off = document.createElement("canvas");
+    off.width = w; off.height = h;
+    const ctx = off.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const rgba = ctx.getImageData(0, 0, w, h).data;
+    c.grey = new Uint8ClampedArray(w * h);
+    for (let i = 0, j = 0; i < c.grey.length; i++, j += 4) c.grey[i] = rgba[j];
+    c.canvas.width = w; c.canvas.height = h;
+    drawCanvas(c);
+    c.canvas.dataset.loaded = "1";
+  };
+  img.onerror = () => c.figure.replaceWith(el("p", { class: "error", text: `cannot show ${c.name} (missing or refused)` }));
+  img.src = url;
+}
+
+function renderImages(images) {
+  const box = $("image-list");
+  box.replaceChildren();
+  state.canvases = [];
+  if (!images.length) box.append(el("p", { class: "muted", text: "(no image)" }));
+  images.forEach((im, k) => {
+    const name = im.name || `image ${k + 1}`;
+    const canvas = el("canvas", { "aria-label": `image ${k + 1} of ${images.length}`, role: "img" });
+    const viewport = el("div", { class: "viewport" }, canvas);
+    const figure = el("figure", {}, viewport, el("figcaption", { text: `image ${k + 1} of ${images.length} · ${name}` }));
+    const c = { canvas, viewport, figure, name, scale: 1, tx: 0, ty: 0, grey: null };
+    state.canvases.push(c);
+    applyTransform(c);
+    attachPointer(c);
+    box.append(figure);
+    loadCanvas(c, im.url);
+  });
+}
+
+// ---------------------------------------------------------------- item views
+
 function fmt(x) { return x === null || x === undefined ? "–" : Number(x).toFixed(2); }
 
-function renderView(v) {
-  state.view = v;
-  $("item-head").textContent = `${v.id} · task ${v.task} · study ${v.study_id}`;
-  $("question-box").textContent = v.question;
+function isBlind(v) { return Boolean(v && v.blinded); }
+
+function renderOptions(v) {
   const ol = $("options");
   ol.replaceChildren();
+  const revealed = !isBlind(v);
   for (const [letter, text] of Object.entries(v.options || {})) {
     const li = el("li", { "data-letter": letter, text: `${letter}) ${text}` });
-    if (letter === v.gold) li.classList.add("gold");
-    if (letter === v.answer_letter) li.classList.add("chosen");
-    if (letter === v.answer_letter && !v.correct) li.classList.add("wrong");
+    if (revealed && letter === v.gold) li.classList.add("gold");
+    if (revealed && letter === v.answer_letter) li.classList.add("chosen");
+    if (revealed && letter === v.answer_letter && !v.correct) li.classList.add("wrong");
     ol.append(li);
   }
+}
+
+function renderVerdict(v) {
   const verdict = $("verdict");
   verdict.replaceChildren();
   if (!v.has_prediction) {
     verdict.append(el("span", { class: "verdict none", text: "no prediction" }));
-  } else if (v.failed) {
+    return;
+  }
+  if (v.failed) {
     verdict.append(el("span", { class: "verdict wrong", id: "verdict-badge", text: "failed" }),
                    el("span", { class: "scores error", text: `prediction failed: ${v.error}` }));
-  } else {
-    verdict.append(el("span", { class: `verdict ${v.correct ? "correct" : "wrong"}`, id: "verdict-badge",
-                                text: v.correct ? "correct" : "wrong" }));
-    const r = v.radrscore || {};
-    verdict.append(el("span", { class: "scores" },
-      el("span", {}, "answer ", el("b", { text: v.answer === null ? "(unparsable)" : v.answer })),
-      el("span", {}, "gold ", el("b", { text: v.gold })),
-      v.task === "anomaly" ? el("span", {}, "F1 ", el("b", { text: fmt(v.outcome) })) : null,
-      el("span", {}, "RadRScore ", el("b", { id: "radrscore", text: fmt(r.radrscore) })),
-      el("span", { text: `factuality ${fmt(r.factuality)} · completeness ${fmt(r.completeness)} · effectiveness ${fmt(r.effectiveness)}` })));
+    return;
   }
+  verdict.append(el("span", { class: `verdict ${v.correct ? "correct" : "wrong"}`, id: "verdict-badge",
+                              text: v.correct ? "correct" : "wrong" }));
+  const r = v.radrscore || {};
+  verdict.append(el("span", { class: "scores" },
+    el("span", {}, "answer ", el("b", { text: v.answer === null ? "(unparsable)" : v.answer })),
+    el("span", {}, "gold ", el("b", { text: v.gold })),
+    v.task === "anomaly" ? el("span", {}, "F1 ", el("b", { text: fmt(v.outcome) })) : null,
+    el("span", {}, "RadRScore ", el("b", { id: "radrscore", text: fmt(r.radrscore) })),
+    el("span", { text: `factuality ${fmt(r.factuality)} · completeness ${fmt(r.completeness)} · effectiveness ${fmt(r.effectiveness)}` })));
+}
+
+function renderAnswerChoices(v) {
+  const box = $("answer-choices");
+  box.replaceChildren();
+  const committed = v.committed ? v.committed.answer : null;
+  if (v.options) {
+    for (const [letter, text] of Object.entries(v.options)) {
+      const input = el("input", { type: "radio", name: "reader-answer", value: letter });
+      if (committed === letter) input.checked = true;
+      box.append(el("label", { class: "choice" }, input, ` ${letter}) ${text}`));
+    }
+  } else {
+    const chosen = new Set((committed || "").split(",").map((s) => s.trim()).filter(Boolean));
+    for (const label of (state.bench && state.bench.labels) || []) {
+      const input = el("input", { type: "checkbox", name: "reader-labels", value: label });
+      if (chosen.has(label)) input.checked = true;
+      box.append(el("label", { class: "choice" }, input, ` ${label}`));
+    }
+  }
+  for (const input of box.querySelectorAll("input")) input.disabled = Boolean(v.committed);
+  $("commit").disabled = Boolean(v.committed) || state.mode !== "bench";
+  $("committed").textContent = v.committed
+    ? `committed: ${v.committed.answer}` + (v.gold !== undefined ? ` · gold: ${v.gold}` : "") +
+      (v.has_prediction ? ` · model: ${v.answer === null ? "(unparsable)" : v.answer}` : "")
+    : "";
+}
+
+function renderView(v) {
+  state.view = v;
+  const blind = isBlind(v);
+  $("item-head").textContent = `${v.id} · task ${v.task} · study ${v.study_id}`;
+  $("question-box").textContent = v.question;
+  $("blind-note").hidden = !blind;
+  $("model-panel").hidden = blind;
+  renderOptions(v);
+  renderImages(v.images || []);
+  renderAnswerChoices(v);
+  $("reader-impression").hidden = blind;
+  $("reader-status").textContent = "";
+  state.shownAt = performance.now();
+  if (blind) return;
+  renderVerdict(v);
   renderSteps(v.steps, v.think);
   renderImpression(v.impression, v.failed, v.has_prediction);
-  renderImages(v.images || []);
   $("report").textContent = v.report || "(no report)";
   $("ref-steps").replaceChildren(...(v.reference_steps || []).map((t) => el("li", { text: t })));
   $("raw").textContent = v.has_prediction ? (v.error ? `[error] ${v.error}\n` : "") + (v.output || "") : "";
   $("reader-text").value = v.impression ? v.impression.impression : "";
-  $("reader-status").textContent = "";
-  state.shownAt = performance.now();
 }
+
+function readerName() { return ($("reader-name").value || "").trim() || "anonymous"; }
 
 async function loadItem(i) {
   const n = state.bench.n;
@@ -160,16 +340,44 @@ async function loadItem(i) {
   $("jump").value = String(state.index);
   history.replaceState(null, "", `#i=${state.index}`);
   try {
-    renderView(await api(`/api/items/${state.index}`));
+    const q = state.bench.reader_study ? `?reader=${encodeURIComponent(readerName())}` : "";
+    renderView(await api(`/api/items/${state.index}${q}`));
+    showError("");
+  } catch (e) { showError(String(e.message || e)); }
+}
+
+function chosenAnswer() {
+  const v = state.view;
+  if (v.options) {
+    const r = document.querySelector('input[name="reader-answer"]:checked');
+    return r ? r.value : null;
+  }
+  const labels = [...document.querySelectorAll('input[name="reader-labels"]:checked')].map((x) => x.value);
+  return labels.length ? labels : null;
+}
+
+async function commitAnswer() {
+  const v = state.view;
+  if (!v || state.mode !== "bench" || v.committed) return;
+  if (state.bench.blinded && !$("reader-name").value.trim()) { showError("type your name or initials first"); return; }
+  const answer = chosenAnswer();
+  if (!answer) { showError(v.options ? "choose an option first" : "tick the findings you see (or No Finding)"); return; }
+  const body = { item_id: v.id, decision: "answer", answer, reader: readerName(),
+                 seconds: (performance.now() - state.shownAt) / 1000 };
+  try {
+    const r = await api("/api/reader", { method: "POST", headers: { "content-type": "application/json" },
+                                         body: JSON.stringify(body) });
+    if (r.view) renderView(r.view);
+    $("reader-status").textContent = `recorded answer ${r.record.answer} (${r.record.seconds.toFixed(1)} s)`;
     showError("");
   } catch (e) { showError(String(e.message || e)); }
 }
 
 async function recordDecision(decision) {
   const v = state.view;
-  if (!v || state.mode !== "bench") return;
+  if (!v || state.mode !== "bench" || isBlind(v)) return;
   const text = $("reader-text").value;
-  const body = { item_id: v.id, decision, reader: $("reader-name").value || "anonymous",
+  const body = { item_id: v.id, decision, reader: readerName(),
                  seconds: (performance.now() - state.shownAt) / 1000 };
   if (decision === "edit") body.edited_text = text;
   try {
@@ -192,6 +400,7 @@ async function analyze(ev) {
   for (const f of files) fd.append("image", f);
   fd.append("question", $("question").value);
   fd.append("mode", $("mode").value);
+  if ($("profile").value) fd.append("profile", $("profile").value);
   $("analyze").disabled = true;
   try {
     const r = await api("/api/analyze", { method: "POST", body: fd });
@@ -199,7 +408,7 @@ async function analyze(ev) {
     renderView({ id: "upload", study_id: "-", task: "upload", question: r.question, options: null,
                  gold: "–", has_prediction: true, correct: null, answer: r.answer, answer_letter: null,
                  output: r.output, think: r.think, steps: r.steps, impression: r.impression, report: "",
-                 radrscore: null, images: (r.previews || []).map((u, k) => ({ url: u, path: files[k] ? files[k].name : `image ${k + 1}` })) });
+                 radrscore: null, images: (r.previews || []).map((u, k) => ({ url: u, name: files[k] ? files[k].name : `image ${k + 1}` })) });
     $("verdict").replaceChildren(el("span", { class: "scores" }, el("span", {}, "answer ", el("b", { text: r.answer === null ? "(unparsable)" : r.answer })),
                                     el("span", { text: `${r.seconds.toFixed(2)} s · ${r.model}` })));
     showError("");
@@ -209,12 +418,29 @@ async function analyze(ev) {
 
 function onKey(ev) {
   const tag = (ev.target && ev.target.tagName) || "";
-  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) && !["radio", "checkbox", "range"].includes(ev.target.type)) return;
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (ev.key === "+" || ev.key === "=") { zoomAll(1.25); return; }
+  if (ev.key === "-") { zoomAll(0.8); return; }
+  if (ev.key === "0") { state.canvases.forEach(resetView); return; }
+  if (ev.key === "r") { setWL(256, 128, false); return; }
   if (state.mode !== "bench" || !state.bench || !state.bench.n) return;
   if (ev.key === "ArrowRight" || ev.key === "j") { ev.preventDefault(); loadItem(state.index + 1); }
   else if (ev.key === "ArrowLeft" || ev.key === "k") { ev.preventDefault(); loadItem(state.index - 1); }
+  else if (!$("reader").hidden && ev.key === "c") commitAnswer();
   else if (!$("reader").hidden && ev.key === "a") recordDecision("accept");
   else if (!$("reader").hidden && ev.key === "e") recordDecision("edit");
+}
+
+function initImageTools() {
+  $("zoom-in").onclick = () => zoomAll(1.25);
+  $("zoom-out").onclick = () => zoomAll(0.8);
+  $("zoom-reset").onclick = () => state.canvases.forEach(resetView);
+  $("win-width").oninput = () => setWL(Number($("win-width").value), state.wl.level);
+  $("win-level").oninput = () => setWL(state.wl.width, Number($("win-level").value));
+  $("invert").onchange = () => setWL(state.wl.width, state.wl.level, $("invert").checked);
+  $("wl-reset").onclick = () => setWL(256, 128, false);
+  applyWL();
 }
 
 async function init() {
@@ -223,17 +449,27 @@ async function init() {
   $("jump").onchange = () => loadItem(Number($("jump").value));
   $("accept").onclick = () => recordDecision("accept");
   $("save-edit").onclick = () => recordDecision("edit");
+  $("commit").onclick = () => commitAnswer();
+  // blinded: what the page may show depends on the reader, so their name reloads the item
+  $("reader-name").onchange = () => { if (state.bench && state.bench.blinded && state.bench.n) loadItem(state.index); };
   $("reader-mode").onchange = () => { $("reader").hidden = !$("reader-mode").checked; state.shownAt = performance.now(); };
   $("open-upload").onclick = () => { $("upload").hidden = false; };
   $("close-upload").onclick = () => { $("upload").hidden = true; state.mode = "bench"; if (state.bench && state.bench.n) loadItem(state.index); };
   $("upload-form").addEventListener("submit", analyze);
   document.addEventListener("keydown", onKey);
+  initImageTools();
   state.timer = setInterval(tick, 1000);
   try {
     state.bench = await api("/api/bench");
   } catch (e) { showError(String(e.message || e)); return; }
   $("model").textContent = `model: ${state.bench.model}${state.bench.vlm ? "" : " (text-only)"}`;
   $("reader-toggle").hidden = !state.bench.reader_study;
+  if (state.bench.blinded) {  // a blinded study: the reader panel is the point of the page
+    $("reader-mode").checked = true;
+    $("reader-mode").disabled = true;
+    $("reader").hidden = false;
+    $("open-upload").hidden = true;
+  }
   if (!state.bench.loaded || !state.bench.n) {
     $("upload").hidden = false;
     state.mode = "upload";
@@ -242,7 +478,7 @@ async function init() {
   }
   $("nav").hidden = false;
   for (const [k, it] of state.bench.items.entries()) {
-    const mark = it.outcome === null ? "·" : it.outcome >= 1 ? "✓" : "✗";
+    const mark = it.outcome === null || it.outcome === undefined ? "·" : it.outcome >= 1 ? "✓" : "✗";
     $("jump").append(el("option", { value: String(k), text: `${k + 1}. ${it.id} ${mark}` }));
   }
   const m = /#i=(\d+)/.exec(location.hash);
