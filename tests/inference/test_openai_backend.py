@@ -25,6 +25,7 @@ from cxreason.inference.predict import (
     predict_bench,
     progress_path,
 )
+from cxreason.provenance import PRED_HASH_FIELD, bench_sha256
 from cxreason.records import BenchItem, read_records, write_jsonl
 
 
@@ -96,6 +97,9 @@ def test_predictions_match_the_local_engine_and_cost_no_request_on_rerun(
     assert [r["output"] for r in rows(out)] == [r["output"] for r in rows(local)]
     meta = json.loads(progress_path(out).read_text().splitlines()[0])["_meta"]
     assert meta["backend"] == "openai" and meta["model"] == "tiny-vlm"
+    digest = bench_sha256(bench)  # provenance as on the local path: build hash and split
+    assert meta[PRED_HASH_FIELD] == digest
+    assert all(r[PRED_HASH_FIELD] == digest and r["split"] == "test" for r in rows(out))
     # a rerun: nothing to do, no request
     s2 = predict_bench(engine(live_server, tmp_path), bench, out, cfg=cfg)
     assert (s2.done_before, s2.generated) == (3, 0)

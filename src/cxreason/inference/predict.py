@@ -602,7 +602,8 @@ def predict_bench(
     next run. ``image_fallback="phantom"``: a missing image becomes a SYNTHETIC phantom and the
     row lists it in :data:`SYNTHETIC_FIELD` (a later run without the fallback redoes such rows).
     The final file is written atomically in benchmark order; every row and the progress log's
-    first line carry the benchmark's content hash (:data:`cxreason.provenance.PRED_HASH_FIELD`).
+    first line carry the benchmark's content hash (:data:`cxreason.provenance.PRED_HASH_FIELD`),
+    and every row its item's ``split``.
     An engine's ``run_meta`` dict (e.g. the OpenAI backend's image encoding) joins the
     settings a rerun must match. ``on_progress(done, total)`` after each batch.
     """
@@ -648,6 +649,7 @@ def predict_bench(
         {
             **(done.get(it.id) or {"id": it.id, "output": "", "error": "not predicted"}),
             PRED_HASH_FIELD: bench_hash,
+            "split": it.split,
         }
         for it in items
     ]
