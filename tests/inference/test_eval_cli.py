@@ -123,7 +123,7 @@ def test_leaderboard_of_finished_runs(two_runs, capsys):
     assert comp["baseline"] == "local" and [s["n"] for s in comp["systems"]] == [2, 2]
     md = (board / "leaderboard.md").read_text()
     assert "| local |" in md and "| served |" in md and "baseline" in md
-    assert "same 2 items" in md and "SYNTHETIC" in md
+    assert "same 2 items" in md and "SYNTHETIC" in md and "items on phantoms" in md
     assert (board / "leaderboard.html").is_file() and (board / "served" / "scores.json").is_file()
     # the same model, greedy, local and served: identical outputs, a zero paired difference
     served_row = next(s for s in comp["systems"] if s["name"] == "served")

@@ -265,20 +265,25 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _leaderboard_table(rows, comp):
+    """The console's leaderboard: readable at 80 columns (n and the split go in the title)."""
     from rich.table import Table
 
     from cxreason.metrics.report import fmt
 
-    t = Table(title=f"Leaderboard (Δ: paired bootstrap vs {comp['baseline']})")
-    for col in ("#", "system", "n", "accuracy", "radrscore", "Δacc (p)", "failed", "missing"):
-        t.add_column(col, justify="left" if col == "system" else "right")
+    t = Table(
+        title=f"Leaderboard: {rows[0]['n']} identical items; Δ: paired bootstrap vs "
+        f"{comp['baseline']}"
+    )
+    t.add_column("#", justify="right")
+    t.add_column("system", no_wrap=True)
+    for col in ("accuracy", "radrscore", "Δacc (p)", "failed", "missing"):
+        t.add_column(col, justify="right")
     for k, r in enumerate(rows, 1):
         d = r["deltas"].get("accuracy")
         delta = "-" if r["baseline"] or not d else f"{d['delta']:+.3f} (p={d['p']:.3f})"
         t.add_row(
             str(k),
             r["name"],
-            str(r["n"]),
             fmt(r["metrics"].get("accuracy")),
             fmt(r["metrics"].get("radrscore")),
             delta,

@@ -328,7 +328,7 @@ def leaderboard_markdown(
     metrics = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
     head = ["#", "system", "model", "backend", "mode", "n", *metrics]
     head += [f"Δ{m} (p)" for m in comp["metrics"]]
-    head += ["failed", "missing", "unparsable", "synthetic imgs"]
+    head += ["failed", "missing", "unparsable", "items on phantoms"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k, r in enumerate(rows, 1):
         deltas = [
@@ -355,7 +355,7 @@ def leaderboard_markdown(
     ]
     if any(r["synthetic"] for r in rows):
         notes += [
-            "**Systems with synthetic images > 0 were evaluated on SYNTHETIC phantoms standing "
+            "**Systems with items on phantoms > 0 were evaluated on SYNTHETIC phantoms standing "
             "in for missing image files: a pipeline test, not a measurement on radiographs.**",
             "",
         ]
