@@ -280,7 +280,7 @@ def _leaderboard_table(rows, comp):
         t.add_column(col, justify="right")
     for k, r in enumerate(rows, 1):
         d = r["deltas"].get("accuracy")
-        delta = "-" if r["baseline"] or not d else f"{d['delta']:+.3f} (p={d['p']:.3f})"
+        delta = "-" if r["baseline"] or not d else f"{d['delta']:+.3f} (p={d['p']:.4f})"
         t.add_row(
             str(k),
             r["name"],
