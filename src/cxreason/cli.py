@@ -37,6 +37,12 @@ _COMMANDS: list[tuple[str, str, str, str]] = [
     ("cxreason.train.model_cli", "app", "model", "Build or inspect models (init-tiny)."),
     ("cxreason.inference.cli", "predict", "predict", "Run a model over a benchmark or study."),
     (
+        "cxreason.inference.eval_cli",
+        "eval_cmd",
+        "eval",
+        "Evaluate a model (predict + score + report) or compare runs.",
+    ),
+    (
         "cxreason.inference.serve_cli",
         "serve",
         "serve",

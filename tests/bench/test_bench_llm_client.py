@@ -108,3 +108,10 @@ def test_connection_refused_is_an_error(tmp_path):
     c = LLMClient("http://127.0.0.1:9/v1", "m", max_retries=1, backoff_base_s=0.01)
     with pytest.raises(LLMError, match="transport error"):
         c.chat(MSG)
+
+
+def test_extra_params_join_the_key_only_when_given():
+    assert cache_key("m", MSG, 0.0, False, None) == cache_key("m", MSG, 0.0, False, {})
+    with_seed = cache_key("m", MSG, 0.0, False, {"seed": 1, "max_tokens": 8})
+    assert with_seed != cache_key("m", MSG, 0.0, False)
+    assert with_seed != cache_key("m", MSG, 0.0, False, {"seed": 2, "max_tokens": 8})

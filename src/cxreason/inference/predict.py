@@ -68,6 +68,8 @@ class ChatRequest:
 
     messages: list[dict[str, Any]]
     images: list[Image.Image] = field(default_factory=list)
+    #: Indices of ``images`` that are SYNTHETIC phantoms standing in for missing files.
+    synthetic: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +80,8 @@ class GenOutput:
     #: ``stop`` (end of sequence), ``length`` (token budget), ``interrupted`` (stop signal or
     #: ``max_time`` cut it short).
     finish_reason: str = "stop"
+    #: Why this request failed (a remote engine's error after retries); ``text`` is then "".
+    error: str | None = None
 
 
 def smollm2_gguf_path() -> Path:
@@ -442,24 +446,65 @@ def resolve_image_path(path: str, roots: Sequence[Path]) -> Path:
     return (roots[0] / p) if roots else p
 
 
+#: ``--image-fallback`` choices: ``error`` (a missing image fails the item) or ``phantom``.
+IMAGE_FALLBACKS = ("error", "phantom")
+#: Field of a prediction row listing the indices of its images that were SYNTHETIC phantoms.
+SYNTHETIC_FIELD = "synthetic_images"
+
+
+def item_images(
+    item: BenchItem,
+    roots: Sequence[Path],
+    image_fallback: str = "error",
+    phantom_size: int = 128,
+) -> tuple[list[Image.Image], list[int]]:
+    """All images of ``item`` in order, and the indices that are SYNTHETIC phantoms.
+
+    A missing file raises :class:`~cxreason.inference.safety.InputRefused` (code
+    ``not_found``), unless ``image_fallback`` is ``phantom``: then it is replaced by the
+    training recipes' report-conditioned phantom (:func:`cxreason.train.formatting._phantom`,
+    same seed per study and image index). Unreadable files are always refused.
+    """
+    from cxreason.inference.safety import ImageLimits, InputRefused, load_safe_image
+
+    if image_fallback not in IMAGE_FALLBACKS:
+        raise EngineError(
+            f"image fallback must be one of {IMAGE_FALLBACKS}, got {image_fallback!r}"
+        )
+    lim = ImageLimits(check_chest=False)  # benchmark images are trusted inputs
+    images, synthetic = [], []
+    for i, p in enumerate(item.images):
+        try:
+            images.append(load_safe_image(resolve_image_path(p, roots), name=p, limits=lim))
+        except InputRefused as e:
+            if image_fallback != "phantom" or e.code != "not_found":
+                raise
+            from cxreason.train.formatting import _phantom  # the recipes' fallback, not a copy
+
+            images.append(_phantom(item, i, phantom_size).convert("L"))
+            synthetic.append(i)
+    return images, synthetic
+
+
 def item_request(
     item: BenchItem,
     mode: str,
     roots: Sequence[Path],
     with_images: bool = True,
+    image_fallback: str = "error",
+    phantom_size: int = 128,
     profile: str = prompts.DEFAULT_PROFILE,
 ) -> ChatRequest:
-    """The chat request of a benchmark item (:func:`cxreason.prompts.item_messages`)."""
-    from cxreason.inference.safety import ImageLimits, load_safe_image
+    """The chat request of a benchmark item (:func:`cxreason.prompts.item_messages`).
 
-    images = []
+    Every backend builds its requests here (the OpenAI backend converts this same request to
+    the API's format). Missing images: see :func:`item_images`.
+    """
+    images, synthetic = [], []
     if with_images:
-        lim = ImageLimits(check_chest=False)  # benchmark images are trusted inputs
-        images = [
-            load_safe_image(resolve_image_path(p, roots), name=p, limits=lim) for p in item.images
-        ]
+        images, synthetic = item_images(item, roots, image_fallback, phantom_size)
     msgs = prompts.item_messages(item, mode, profile, n_images=len(images))
-    return ChatRequest(msgs, images)
+    return ChatRequest(msgs, images, synthetic)
 
 
 def generate(
@@ -495,6 +540,14 @@ class PredictSummary:
     failed: int
     seconds: float
     out: str
+    #: Items of the output predicted on one or more SYNTHETIC phantom images.
+    phantom_items: int = 0
+    #: Phantom images among them.
+    phantom_images: int = 0
+    #: A remote engine's request counters (requests, cache_hits, retries, failures), else None.
+    engine_stats: dict[str, int] | None = None
+    #: The error of the first failed item of the output (None when none failed).
+    first_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -513,7 +566,9 @@ def prediction_record(item: BenchItem | None, item_id: str, output: str) -> dict
     return {"id": item_id, "output": output, **structure_output(output, item)}
 
 
-def _read_progress(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _read_progress(
+    path: Path, meta: dict[str, Any], keep_synthetic: bool = True
+) -> dict[str, dict[str, Any]]:
     from cxreason.provenance import PRED_HASH_FIELD, short
 
     rows = read_appended_jsonl(path)
@@ -528,7 +583,11 @@ def _read_progress(path: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]
         raise EngineError(
             f"{path} was written with {old}, not {meta}: delete it or rerun with the same settings"
         )
-    return {r["id"]: r for r in rows if "id" in r and not r.get("error")}
+    return {
+        r["id"]: r
+        for r in rows
+        if "id" in r and not r.get("error") and (keep_synthetic or not r.get(SYNTHETIC_FIELD))
+    }
 
 
 def predict_bench(
@@ -543,6 +602,8 @@ def predict_bench(
     limit: int | None = None,
     split: str = "all",
     on_progress: Callable[[int, int], None] | None = None,
+    image_fallback: str = "error",
+    phantom_size: int = 128,
     profile: str = prompts.DEFAULT_PROFILE,
 ) -> PredictSummary:
     """Predict the items of ``split`` (first ``limit`` of them) into ``out`` (JSONL), resumably.
@@ -552,10 +613,15 @@ def predict_bench(
 
     Each finished item is appended (fsync'd) to :func:`progress_path` (kept after the run); a
     rerun with the same model and settings skips ids found there. Items whose inputs cannot be
-    read are recorded with ``error`` and empty ``output`` (kept, so the scorer counts them
-    wrong) and retried on the next run. The final file is written atomically in benchmark
-    order; every row and the progress log's first line carry the benchmark's content hash
-    (:data:`cxreason.provenance.PRED_HASH_FIELD`). ``on_progress(done, total)`` after each batch.
+    read, or whose generation failed (a remote engine's ``GenOutput.error``), are recorded with
+    ``error`` and empty ``output`` (kept, so the scorer counts them wrong) and retried on the
+    next run. ``image_fallback="phantom"``: a missing image becomes a SYNTHETIC phantom and the
+    row lists it in :data:`SYNTHETIC_FIELD` (a later run without the fallback redoes such rows).
+    The final file is written atomically in benchmark order; every row and the progress log's
+    first line carry the benchmark's content hash (:data:`cxreason.provenance.PRED_HASH_FIELD`),
+    and every row its item's ``split``.
+    An engine's ``run_meta`` dict (e.g. the OpenAI backend's image encoding) joins the
+    settings a rerun must match. ``on_progress(done, total)`` after each batch.
     """
     from cxreason.provenance import PRED_HASH_FIELD, items_sha256, select_split
 
@@ -578,8 +644,9 @@ def predict_bench(
         "prompt_profile": profile,
         "prompts_version": prompts.PROMPTS_VERSION,
         PRED_HASH_FIELD: bench_hash,
+        **(getattr(engine, "run_meta", None) or {}),
     }
-    done = _read_progress(prog, meta)
+    done = _read_progress(prog, meta, keep_synthetic=image_fallback == "phantom")
     if not prog.exists():
         append_jsonl(prog, {"_meta": meta})
     todo = [it for it in items if it.id not in done]
@@ -588,7 +655,9 @@ def predict_bench(
         on_progress(n_before, len(items))
     for i in range(0, len(todo), max(1, batch_size)):
         batch = todo[i : i + batch_size]
-        recs = _predict_batch(engine, batch, mode, roots, cfg, profile)
+        recs = _predict_batch(
+            engine, batch, mode, roots, cfg, image_fallback, phantom_size, profile
+        )
         for rec in recs:
             append_jsonl(prog, rec)
             failed += bool(rec.get("error"))
@@ -605,12 +674,22 @@ def predict_bench(
                 or {"id": it.id, "output": "", "error": "not predicted", "prompt_profile": profile}
             ),
             PRED_HASH_FIELD: bench_hash,
+            "split": it.split,
         }
         for it in items
     ]
     write_jsonl(out, final)
+    synthetic = [len(r.get(SYNTHETIC_FIELD) or ()) for r in final]
     return PredictSummary(
-        len(items), n_before, len(todo) - failed, failed, time.perf_counter() - t0, str(out)
+        len(items),
+        n_before,
+        len(todo) - failed,
+        failed,
+        time.perf_counter() - t0,
+        str(out),
+        phantom_items=sum(n > 0 for n in synthetic),
+        phantom_images=sum(synthetic),
+        first_error=next((r["error"] for r in final if r.get("error")), None),
     )
 
 
@@ -620,6 +699,8 @@ def _predict_batch(
     mode: str,
     roots: list[Path],
     cfg: GenConfig,
+    image_fallback: str = "error",
+    phantom_size: int = 128,
     profile: str = prompts.DEFAULT_PROFILE,
 ) -> list[dict]:
     from cxreason.inference.safety import InputRefused
@@ -627,12 +708,22 @@ def _predict_batch(
     reqs, ok, recs = [], [], {}
     for it in batch:
         try:
-            reqs.append(item_request(it, mode, roots, with_images=engine.is_vlm, profile=profile))
+            reqs.append(
+                item_request(
+                    it, mode, roots, engine.is_vlm, image_fallback, phantom_size, profile=profile
+                )
+            )
             ok.append(it)
         except InputRefused as e:
             logger.warning("item %s: %s", it.id, e.reason)
             recs[it.id] = {"id": it.id, "output": "", "error": e.reason}
     if reqs:
-        for it, gen in zip(ok, engine.generate_batch(reqs, cfg), strict=True):
-            recs[it.id] = prediction_record(it, it.id, gen.text)
+        for it, req, gen in zip(ok, reqs, engine.generate_batch(reqs, cfg), strict=True):
+            if gen.error:
+                logger.warning("item %s: %s", it.id, gen.error)
+                recs[it.id] = {"id": it.id, "output": "", "error": gen.error}
+            else:
+                recs[it.id] = prediction_record(it, it.id, gen.text)
+            if req.synthetic:
+                recs[it.id][SYNTHETIC_FIELD] = list(req.synthetic)
     return [{**recs[it.id], "prompt_profile": profile} for it in batch]

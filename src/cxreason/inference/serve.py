@@ -7,13 +7,22 @@
   ``image_url`` parts (VLMs); text-only chat for causal LMs. ``GET /v1/models``.
 - ``POST /api/analyze`` — multipart upload (``image`` files, optional ``question``, ``mode``)
   -> ``think``, ``answer``, ``labels``, ``impression``.
-- ``GET /healthz``.
+- ``GET /healthz`` (never needs the API key): status, model, in-flight requests, batches and
+  request counters (``requests``: every request but ``/healthz``, by route).
 - Viewer: ``GET /`` (static page shipped in the package), ``GET /api/bench``,
   ``GET /api/items/{index}[?reader=NAME]``, ``GET /api/items/{index}/images/{k}`` (rendered to
-  PNG; the viewer never sees a file path), ``GET /api/image?path=...`` (only images the loaded
-  benchmark references, resolved under the images root), ``POST /api/reader``,
-  ``GET /api/reader/export?format=json|csv`` (agreement and Cohen's kappa). With a blinded
-  reader log, items show only question, options and images until the reader commits.
+  PNG), ``GET /api/image?path=...`` (only images the loaded benchmark references, resolved
+  under the images root), ``POST /api/reader``, ``GET /api/reader/export?format=json|csv``
+  (agreement and Cohen's kappa). With a blinded reader log, items show only question, options
+  and images until the reader commits. The viewer never shows a local filesystem path: images
+  are named by their bare file name and paths in error texts
+  are shortened the same way.
+
+Authentication (``ServeConfig.api_key``, as vLLM's ``--api-key``): every route except
+``/healthz`` needs ``Authorization: Bearer <key>`` (401 otherwise). Browsers cannot send that
+header for page loads and images, so ``GET /`` without it shows a log-in form that posts the
+key to ``POST /login``, which sets an HttpOnly, SameSite=Strict session cookie (an HMAC of the
+key, never the key itself) accepted in place of the header.
 
 Every error is JSON ``{"error": reason, "code": code}`` (under ``/v1/``: OpenAI's
 ``{"error": {"message": reason, "code": code, ...}}`` so OpenAI clients show the reason) with a 4xx status (5xx only for a
@@ -26,6 +35,8 @@ one JSON object per line on the ``cxreason.serve.access`` logger, without image 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -81,6 +92,8 @@ class ServeConfig:
     served_name: str | None = None
     #: Prompt profile of ``/api/analyze`` (a request may override it with a ``profile`` field).
     prompt_profile: str = prompts.DEFAULT_PROFILE
+    #: Bearer token required on every route but /healthz (None: no authentication).
+    api_key: str | None = field(default=None, repr=False)
 
 
 class Saturated(Exception):
@@ -281,11 +294,135 @@ class AccessLog:
             access_log.info(json.dumps(rec))
 
 
+#: Routes that never need the API key.
+OPEN_PATHS = ("/healthz",)
+LOGIN_PATH = "/login"
+SESSION_COOKIE = "cxreason_session"
+
+
+class RequestCounter:
+    """ASGI middleware: counts every HTTP request except ``/healthz``, by route group.
+
+    ``counts``: ``total``, ``chat_completions`` (``/v1/chat/completions``), ``analyze``,
+    ``other``; reported by ``/healthz`` so a client can check how many requests it sent.
+    """
+
+    def __init__(self, app, counts: dict[str, int]):
+        self.app, self.counts = app, counts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path") not in OPEN_PATHS:
+            path = scope.get("path", "")
+            group = {"/v1/chat/completions": "chat_completions", "/api/analyze": "analyze"}.get(
+                path, "other"
+            )
+            self.counts["total"] += 1
+            self.counts[group] += 1
+        return await self.app(scope, receive, send)
+
+
+def session_token(api_key: str) -> str:
+    """The viewer's session cookie value: an HMAC of the key (the key itself never leaves)."""
+    return hmac.new(api_key.encode(), b"cxreason-viewer-session", hashlib.sha256).hexdigest()
+
+
+_LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>cxreason: log in</title>
+<style>body{{font-family:sans-serif;max-width:28em;margin:4em auto}}input{{font-size:1em}}
+.err{{color:#b00}}</style></head><body><h1>cxreason</h1>
+<p>This server requires its API key.</p>{error}
+<form method="post" action="/login"><input type="password" name="key" autofocus
+placeholder="API key" size="32"> <button type="submit">Log in</button></form></body></html>"""
+
+
+class BearerAuth:
+    """ASGI middleware: ``Authorization: Bearer <key>`` (or the viewer's session cookie) on every
+    route except :data:`OPEN_PATHS`; ``POST /login`` exchanges the key for the cookie."""
+
+    def __init__(self, app, api_key: str):
+        self.app, self.key = app, api_key
+        self.token = session_token(api_key)
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), self.key):
+            return True
+        from http.cookies import CookieError, SimpleCookie
+
+        try:
+            jar = SimpleCookie(headers.get(b"cookie", b"").decode("latin-1"))
+        except CookieError:
+            return False
+        morsel = jar.get(SESSION_COOKIE)
+        return morsel is not None and hmac.compare_digest(morsel.value, self.token)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path") in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if path == LOGIN_PATH and method == "POST":
+            return await self._login(receive, send)
+        if self._authorized(headers):
+            return await self.app(scope, receive, send)
+        if path == "/" and method == "GET":
+            return await _send_html(send, 401, _LOGIN_PAGE.format(error=""))
+        body = error_body(
+            path, "missing or wrong API key: send 'Authorization: Bearer <key>'", "unauthorized"
+        )
+        await _send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
+
+    async def _login(self, receive, send):
+        from urllib.parse import parse_qs
+
+        data, more = b"", True
+        while more and len(data) <= 4096:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            data += msg.get("body", b"")
+            more = msg.get("more_body", False)
+        given = parse_qs(data[:4096].decode("utf-8", "replace")).get("key", [""])[0]
+        if not hmac.compare_digest(given, self.key):
+            page = _LOGIN_PAGE.format(error='<p class="err">Wrong key.</p>')
+            return await _send_html(send, 401, page)
+        cookie = f"{SESSION_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", b"/"),
+                    (b"set-cookie", cookie.encode("latin-1")),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_html(send, status: int, page: str) -> None:
+    body = page.encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def _too_large(n: int, path: str) -> dict[str, Any]:
     return error_body(path, f"request body over the {n}-byte limit", "request_too_large")
 
 
-async def _send_json(send, status: int, obj: dict[str, Any]) -> None:
+async def _send_json(
+    send, status: int, obj: dict[str, Any], extra_headers: list[tuple[bytes, bytes]] = ()
+) -> None:
     body = json.dumps(obj).encode()
     await send(
         {
@@ -294,6 +431,7 @@ async def _send_json(send, status: int, obj: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra_headers,
             ],
         }
     )
@@ -329,17 +467,8 @@ def error(status: int, reason: str, code: str, path: str = "") -> JSONResponse:
     return JSONResponse(error_body(path, reason, code), status_code=status)
 
 
+#: An absolute file path inside a text (an error message): POSIX or Windows, with its folders.
 _ABS_PATH = re.compile(r"(?<![\w:/\\])(?:[A-Za-z]:)?[\\/](?:[^\s\\/:'\"]+[\\/])+([^\s\\/:'\"]+)")
-
-
-def public_name(path: str) -> str:
-    """What the viewer may show of an image path: its base name (never folders)."""
-    return Path(str(path).replace("\\", "/")).name or "image"
-
-
-def redact_paths(text: str) -> str:
-    """``text`` with every absolute file path replaced by its base name."""
-    return _ABS_PATH.sub(lambda m: m.group(1), text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,33 +515,57 @@ class ViewerData:
             logger.warning("images root is %s: pass --images to narrow it", root)
         return root
 
+    def display_path(self, path: str) -> str:
+        """How the viewer names an image: its bare file name. Folders are never shown: on real
+        data they hold site, patient or study names, and a local path tells a client nothing
+        it needs."""
+        return Path(str(path).replace("\\", "/")).name or "image"
+
+    def redact(self, text: str | None) -> str | None:
+        """``text`` with every absolute filesystem path shortened by :meth:`display_path`."""
+        if not text:
+            return text
+        return _ABS_PATH.sub(lambda m: self.display_path(m.group(0)), text)
+
     def resolve(self, path: str) -> Path:
         """The file of a referenced image path, or InputRefused (403 outside/unknown, 404 missing)."""
         if path not in self.allowed:
             raise InputRefused(
-                f"{path!r} is not an image of the loaded benchmark", "path_refused", 403
+                f"{self.display_path(path)!r} is not an image of the loaded benchmark",
+                "path_refused",
+                403,
             )
         p = Path(path)
         full = (p if p.is_absolute() else self.root / p).resolve()
+        shown = self.display_path(path)
         if not full.is_relative_to(self.root):  # the root is logged, never sent to a client
             logger.warning("image %r resolves outside the images root %s", path, self.root)
-            raise InputRefused(
-                f"{public_name(path)!r} resolves outside the images root", "path_refused", 403
-            )
+            raise InputRefused(f"{shown!r} resolves outside the images root", "path_refused", 403)
         if not full.is_file():
             logger.warning("image %r not found under %s", path, self.root)
             raise InputRefused(
-                f"{public_name(path)}: image file not found under the images root",
-                "not_found",
-                404,
+                f"{shown}: image file not found under the images root", "not_found", 404
             )
         return full
+
+    def item_image(self, idx: int, k: int) -> bytes:
+        """PNG of the ``k``-th image of item ``idx`` (InputRefused 404 when there is none)."""
+        if not 0 <= idx < len(self.items):
+            raise InputRefused(
+                f"item index {idx} out of range [0, {len(self.items)})", "not_found", 404
+            )
+        paths = self.items[idx].images
+        if not 0 <= k < len(paths):
+            raise InputRefused(f"item {idx} has no image {k}", "not_found", 404)
+        return self.png(paths[k])
 
     def png(self, path: str) -> bytes:
         """PNG rendering of a referenced image (DICOM rendered, MONOCHROME1 bone bright)."""
         if path not in self._png:
             img = load_safe_image(
-                self.resolve(path), name=public_name(path), limits=ImageLimits(check_chest=False)
+                self.resolve(path),
+                name=self.display_path(path),
+                limits=ImageLimits(check_chest=False),
             )
             self._png[path] = to_png_bytes(img)
             while len(self._png) > 64:
@@ -445,16 +598,17 @@ class ViewerData:
             v["index"], v["n"] = idx, len(self.items)
             v["images"] = self.image_refs(idx)
             if v.get("error"):
-                v["error"] = redact_paths(str(v["error"]))
+                v["error"] = self.redact(str(v["error"]))
             self._views[idx] = v
             while len(self._views) > 256:
                 self._views.popitem(last=False)
         return self._views[idx]
 
     def image_refs(self, idx: int) -> list[dict[str, str]]:
-        """``{name, url}`` per image of item ``idx``: the file's base name, never its path."""
+        """``{name, url}`` per image of item ``idx``: named by :meth:`display_path`, never by a
+        local absolute path."""
         return [
-            {"name": public_name(p), "url": f"/api/items/{idx}/images/{k}"}
+            {"name": self.display_path(p), "url": f"/api/items/{idx}/images/{k}"}
             for k, p in enumerate(self.items[idx].images)
         ]
 
@@ -560,6 +714,7 @@ def create_app(
     name = cfg.served_name or engine.name
     gate = Gate(cfg.max_concurrency, cfg.max_queue)
     batcher = Batcher(engine, max_batch=cfg.max_concurrency, window_s=cfg.batch_window_s)
+    counts = {"total": 0, "chat_completions": 0, "analyze": 0, "other": 0}
     app = FastAPI(title="cxreason", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine, app.state.config, app.state.viewer, app.state.gate = engine, cfg, viewer, gate
     static = files("cxreason.inference").joinpath(VIEWER_DIR)
@@ -653,6 +808,8 @@ def create_app(
             "batches": batcher.batches,
             "batched_requests": batcher.batched_requests,
             "bench_items": len(viewer.items) if viewer else 0,
+            "requests": dict(counts),
+            "auth": cfg.api_key is not None,
         }
 
     @app.get("/v1/models")
@@ -832,13 +989,8 @@ def create_app(
 
     @app.get("/api/items/{idx}/images/{k}")
     async def item_image(idx: int, k: int):
-        v = checked_index(idx)
-        paths = v.items[idx].images
-        if not 0 <= k < len(paths):
-            raise InputRefused(
-                f"item {idx} has {len(paths)} image(s), no image {k}", "not_found", 404
-            )
-        png = await anyio.to_thread.run_sync(v.png, paths[k])
+        v = need_viewer()
+        png = await anyio.to_thread.run_sync(v.item_image, idx, k)
         return Response(
             png, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
         )
@@ -893,7 +1045,10 @@ def create_app(
         return {"summary": summary, "rows": rows}
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)
-    app.add_middleware(AccessLog)  # added last = outermost: logs the 413s too
+    if cfg.api_key:
+        app.add_middleware(BearerAuth, api_key=cfg.api_key)
+    app.add_middleware(RequestCounter, counts=counts)  # counts refused requests too
+    app.add_middleware(AccessLog)  # added last = outermost: logs the 401s and 413s too
     return app
 
 

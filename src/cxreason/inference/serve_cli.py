@@ -37,8 +37,12 @@ def build_app(
     allow_download: bool = False,
     prompt_profile: str = "cxreason",
     blinded: bool = False,
+    api_key: str | None = None,
 ):
-    """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs)."""
+    """Load the model (and benchmark) and return the FastAPI app (raises on bad inputs).
+
+    ``api_key``: bearer token required on every route but ``/healthz`` (None: open server).
+    """
     from cxreason import prompts
     from cxreason.inference.predict import load_engine
     from cxreason.inference.reader import ReaderLog
@@ -76,6 +80,7 @@ def build_app(
         image_limits=ImageLimits(max_pixels=max_pixels, check_chest=check_chest),
         served_name=served_name,
         prompt_profile=prompt_profile,
+        api_key=api_key,
     )
     log = (
         ReaderLog(reader_log, model=served_name or engine.name, blinded=blinded)
@@ -138,6 +143,16 @@ def serve(
         "--prompt-profile",
         help="Prompt wording of /api/analyze: cxreason | chestx-reasoner | nv-reason-cxr.",
     ),
+    api_key_env: str = typer.Option(
+        None,
+        "--api-key-env",
+        help="Env var holding an API key: every route but /healthz then needs 'Authorization: Bearer KEY'.",
+    ),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Allow a non-loopback --host without --api-key-env (anyone who can reach it can use it).",
+    ),
 ) -> None:
     """Serve a model: OpenAI /v1/chat/completions, /api/analyze, /healthz and the audit viewer at /."""
     import uvicorn
@@ -146,6 +161,12 @@ def serve(
     from cxreason.inference.safety import InputRefused
     from cxreason.records import RecordError
 
+    try:
+        api_key = read_api_key(api_key_env)
+        check_exposure(host, api_key is not None, insecure)
+    except ValueError as e:
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
     try:  # the port first: a taken port must not cost a model load
         sock = bind_socket(host, port)
     except OSError as e:
@@ -179,6 +200,7 @@ def serve(
             allow_download=allow_download,
             prompt_profile=prompt_profile,
             blinded=blinded,
+            api_key=api_key,
         )
     except (EngineError, InputRefused, RecordError, OSError, ValueError) as e:
         sock.close()
@@ -193,8 +215,61 @@ def serve(
     err_console.print(
         f"serving on http://{host}:{port}/ (viewer) and http://{host}:{port}/v1 (OpenAI API)"
     )
+    if api_key is not None:
+        err_console.print(
+            f"API key from ${api_key_env} required on every route but /healthz "
+            "('Authorization: Bearer KEY'; browsers log in at /)",
+            highlight=False,
+        )
+    elif not is_loopback(host):
+        err_console.print(
+            f"[bold yellow]warning:[/bold yellow] --insecure: {host} is reachable from other "
+            "machines and nothing asks for a key",
+            highlight=False,
+        )
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def read_api_key(env_var: str | None) -> str | None:
+    """The API key held by ``env_var`` (None when no variable is named); ValueError when the
+    variable is unset or empty (a server meant to be protected must not start open)."""
+    import os
+
+    if not env_var:
+        return None
+    key = os.environ.get(env_var, "").strip()
+    if not key:
+        raise ValueError(f"--api-key-env {env_var}: the variable is unset or empty")
+    return key
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) is reachable only from this machine."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def check_exposure(host: str, has_key: bool, insecure: bool) -> None:
+    """Refuse (ValueError) to serve a non-loopback address without an API key, unless insecure."""
+    if has_key or insecure or is_loopback(host):
+        return
+    raise ValueError(
+        f"--host {host} exposes the model and the viewer (benchmark images and reports) beyond "
+        "this machine without authentication: set --api-key-env VAR (a variable holding a key), "
+        "or pass --insecure to serve it open anyway"
+    )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

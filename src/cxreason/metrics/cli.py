@@ -89,6 +89,9 @@ def score(
     split: str = typer.Option(
         "test", "--split", help="Items to score: train | validation | test | all."
     ),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="Score only the first N items of --split (as predict --limit)."
+    ),
     backend: str = typer.Option("offline", "--backend", help="RadRScore backend: offline | llm."),
     llm_base_url: str = typer.Option(
         None, "--llm-base-url", help="OpenAI-compatible base URL (…/v1)."
@@ -145,7 +148,7 @@ def score(
         guard_output_dir(out, OWN_OUTPUTS, overwrite=overwrite, command="score", subdirs=True)
         all_items = sc.load_bench(bench)
         bench_hash = items_sha256(all_items)
-        items = select_split(all_items, split)
+        items = select_split(all_items, split)[:limit]
         if not items:
             raise sc.ScoreError(f"{bench}: no items in split {split!r} (try --split all)")
         all_ids = {it.id for it in all_items}
@@ -212,6 +215,7 @@ def score(
             "bench_sha256": bench_hash,
             "provenance": prov,
             "split": split,
+            "limit": limit,
             "pred": str(p),
             "name": sys_name,
             "n_outside_split": len(outs) - len(outs_split),
