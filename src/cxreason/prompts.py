@@ -6,7 +6,7 @@ changes: benchmark manifests, caches and training runs record it.
 
 from __future__ import annotations
 
-PROMPTS_VERSION = "2026-11-23.1"
+PROMPTS_VERSION = "2026-12-01.1"
 
 SYSTEM_PROMPT = "You are a helpful AI assistant."
 
@@ -21,9 +21,11 @@ BINARY_TEMPLATE = "Does this chest X-ray show {finding}?"
 SINGLE_QUESTION = "Which finding is in this chest X-ray?"
 MULTIPLE_QUESTION = "Which findings are in this chest X-ray?"
 ANOMALY_QUESTION = "Which findings are in this chest X-ray?"
+#: The SPEC wording, plus which image is which (images come in this order: reference first).
 TEMPORAL_TEMPLATE = (
     "You are given two images: one reference image and one new image. "
-    "Please identify the progression of {finding}."
+    "The first image is the reference image (the earlier study) and the second image is the "
+    "new image. Please identify the progression of {finding}."
 )
 TEMPORAL_OPTIONS = ("worsening", "stable", "improving")
 

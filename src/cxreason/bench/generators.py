@@ -17,6 +17,7 @@ Two passes per task:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import re
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cxreason import prompts
-from cxreason.bench.rules import RULES, RuleContext, option_labels, rule_hits
+from cxreason.bench.rules import RULES, RuleContext, label_pairs, option_labels, rule_hits
 from cxreason.records import BenchItem, Mention, Study, bench_report, report_text
 from cxreason.vocab import (
     ABSENT,
@@ -119,10 +120,15 @@ HEDGE = re.compile(
 def confident_labels(
     labels: dict[str, str], mentions: Sequence[Mention], text: str
 ) -> dict[str, str]:
-    """The labeler's labels, with a ``present`` label downgraded to ``uncertain`` when every
-    present mention of it sits in a hedged sentence ("may represent", "X or Y", "cannot be
-    excluded") or a hypothetical/external one ("if", "on CT", "history of"): benchmark answers
-    rest only on confident labels."""
+    """The labeler's labels, with a ``present`` label downgraded to ``uncertain`` when
+
+    - every present mention of it sits in a hedged sentence ("may represent", "X or Y",
+      "cannot be excluded") or a hypothetical/external one ("if", "on CT", "history of"), or
+    - the report contradicts itself: some present mention is also negated in the very same
+      words ("focal airspace consolidation" ... "No focal airspace consolidation"); a change
+      of side or size ("small right effusion", "no left effusion") is not a contradiction.
+
+    Benchmark answers rest only on confident labels."""
     from cxreason.labeling import split_sentences
 
     spans = split_sentences(text)
@@ -130,20 +136,34 @@ def confident_labels(
     for lb, st in labels.items():
         if st != PRESENT or lb == NO_FINDING:
             continue
-        sentences = [
-            text[a:b]
-            for m in mentions
-            if m.label == lb and m.status == PRESENT
-            for a, b in spans
-            if a <= m.start < b
-        ]
+        present = [m for m in mentions if m.label == lb and m.status == PRESENT]
+        sentences = [text[a:b] for m in present for a, b in spans if a <= m.start < b]
         if sentences and all(HEDGE.search(s) for s in sentences):
+            out[lb] = UNCERTAIN
+            continue
+        negated = {_words(m.text) for m in mentions if m.label == lb and m.status == ABSENT}
+        if any(_words(m.text) in negated for m in present):
             out[lb] = UNCERTAIN
     return out
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def item_id(dataset: str, study_id: str, task: str, slot: str = "") -> str:
+    """Opaque stable item id: 16 hex digits of sha256(dataset, study, task, question slot).
+
+    The slot names what the *question* asks (binary/temporal: the finding named in it), never
+    the answer; single, multiple and anomaly items have one question per study and no slot.
+    So the id is the same for every seed and nothing in it depends on the answer.
+    """
+    key = "\x1f".join((dataset or "", study_id, task, slot))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _rng(seed: int, *parts: object) -> random.Random:
@@ -212,29 +232,37 @@ def _finish_report(
 def select_binary(
     infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
 ) -> tuple[list[Draft], BalanceReport]:
-    """Balanced yes/no items per label and split; ``No`` only where certainly not present.
+    """Balanced yes/no items per label and split, with hard negatives.
 
-    A "no" needs the label explicitly absent, or unmentioned in a report stating no abnormality
-    (an unmentioned finding in an abnormal report is not used: it is the least confident case).
+    "Yes": the label is (confidently) present. "No": the label is explicitly absent, or, by the
+    paper's rule, unmentioned (a finding the report does not mention is normal), in a normal or
+    an abnormal report; never uncertain. Per label and split, "No" studies are drawn from each
+    normality stratum (:func:`normality_stratum`) exactly as often as the "Yes" studies come
+    from it, so knowing whether a study is abnormal says nothing about the answer. Within a
+    stratum, explicit negations are used before unmentioned findings (the more confident "No").
     """
-    pairs: dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]] = {}
+    pairs: dict[str, dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]]] = {}
     for lb in FINDING_LABELS:
-        per_split: dict[str, tuple[list[StudyInfo], list[StudyInfo]]] = defaultdict(
-            lambda: ([], [])
+        per_split: dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]] = defaultdict(
+            lambda: defaultdict(lambda: ([], []))
         )
         for info in infos:
             st = info.status(lb)
+            cell = per_split[info.split][normality_stratum(info)]
             if st == PRESENT:
-                per_split[info.split][0].append(info)
-            elif st == ABSENT or (st is None and info.normal()):
-                per_split[info.split][1].append(info)
-        for split, (yes, no) in per_split.items():
-            rng = _rng(seed, "binary", lb, split)
-            rng.shuffle(yes)
-            rng.shuffle(no)
-        pairs[lb] = dict(per_split)
+                cell[0].append(info)
+            elif st in (ABSENT, None):
+                cell[1].append(info)
+        for split, strata in per_split.items():
+            for stratum, (yes, no) in strata.items():
+                rng = _rng(seed, "binary", lb, split, stratum)
+                rng.shuffle(yes)
+                rng.shuffle(no)
+                no.sort(key=lambda i, _lb=lb: i.status(_lb) != ABSENT)  # stable: keeps shuffle
+        pairs[lb] = per_split
     avail = {
-        lb: sum(2 * min(len(y), len(n)) for y, n in pairs[lb].values()) for lb in FINDING_LABELS
+        lb: sum(2 * min(len(y), len(n)) for st in pairs[lb].values() for y, n in st.values())
+        for lb in FINDING_LABELS
     }
     cap, rare = label_cap(avail, max_ratio, min_label_items)
     rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
@@ -243,23 +271,29 @@ def select_binary(
         scale = 1.0 if cap is None or avail[lb] <= cap else cap / avail[lb]
         kept = 0
         for split in sorted(pairs[lb]):
-            yes, no = pairs[lb][split]
-            n = int(min(len(yes), len(no)) * scale)
-            rep.dropped["yes/no surplus beyond 50/50 per label and split"] += abs(
-                len(yes) - len(no)
-            )
-            rep.dropped["over the per-label cap"] += 2 * (min(len(yes), len(no)) - n)
-            for info, truth in [(i, YES) for i in yes[:n]] + [(i, NO) for i in no[:n]]:
-                drafts.append(_binary_draft(info, lb, truth))
-            kept += 2 * n
+            for stratum in sorted(pairs[lb][split]):
+                yes, no = pairs[lb][split][stratum]
+                n = int(min(len(yes), len(no)) * scale)
+                if len(yes) > len(no):
+                    rep.dropped["yes without a matched hard negative"] += len(yes) - len(no)
+                rep.dropped["over the per-label cap"] += 2 * (min(len(yes), len(no)) - n)
+                for info, truth in [(i, YES) for i in yes[:n]] + [(i, NO) for i in no[:n]]:
+                    drafts.append(_binary_draft(info, lb, truth))
+                kept += 2 * n
         rep.kept[lb] = kept
     return drafts, _finish_report("binary", rep, max_ratio, min_label_items)
+
+
+def normality_stratum(info: StudyInfo) -> str:
+    """What a normality oracle knows of a study: ``normal`` (No Finding present) or
+    ``abnormal`` (anything else, extended findings and uncertain ones included)."""
+    return "normal" if info.normal() else "abnormal"
 
 
 def _binary_draft(info: StudyInfo, label: str, truth: str) -> Draft:
     opts = {"A": YES, "B": NO}
     return Draft(
-        id=f"{info.sid}-binary-{slug(label)}",
+        id=item_id(info.study.dataset, info.sid, "binary", label),
         info=info,
         task="binary",
         question=prompts.BINARY_TEMPLATE.format(finding=label.lower()),
@@ -329,45 +363,83 @@ def share_caps(counts: dict[str, int], max_share: float) -> dict[str, int]:
 def select_single(
     infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
 ) -> tuple[list[Draft], BalanceReport]:
-    """One present label (or No Finding) + 3 certainly-not-present labels (never uncertain)."""
-    by_label: dict[str, list[tuple[StudyInfo, list[str]]]] = {lb: [] for lb in CHEXPERT_LABELS}
+    """One item per abnormal study: one present finding + 3 certainly-not-present findings.
+
+    Normal studies give no single-choice item and ``No Finding`` is never an option: it is the
+    answer exactly when the study is normal, so an oracle that knows only normality would pick
+    it (or rule it out) without looking at the named findings. A study with several present
+    findings asks about one of them, chosen to keep the per-label counts balanced (the label
+    with the fewest items so far; ties broken by a seeded draw).
+    """
+    cands: list[tuple[StudyInfo, list[str], list[str]]] = []
     too_few = 0
     for info in infos:
-        truths = [NO_FINDING] if info.normal() else info.present_findings()
-        for lb in truths:
-            pool = [x for x in CHEXPERT_LABELS if x != lb and info.certainly_not_present(x)]
-            if info.normal():
-                pool = [x for x in pool if x != NO_FINDING]
-            if len(pool) >= 3:
-                by_label[lb].append((info, pool))
-            else:
-                too_few += 1
-    avail = {lb: len(v) for lb, v in by_label.items()}
-    cap, rare = label_cap(avail, max_ratio, min_label_items)
-    rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
-    chosen: dict[str, list[tuple[StudyInfo, list[str]]]] = {}
-    for lb, cands in by_label.items():
-        cands = sorted(cands, key=lambda c: c[0].sid)
-        _rng(seed, "single", lb).shuffle(cands)
-        if cap is not None:
-            rep.dropped["over the per-label cap"] += max(0, len(cands) - cap)
-            cands = cands[:cap]
-        chosen[lb] = cands
+        truths = info.present_findings()
+        if not truths or info.normal():
+            continue
+        pool = [x for x in FINDING_LABELS if info.certainly_not_present(x)]
+        if len(pool) >= 3:
+            cands.append((info, truths, pool))
+        else:
+            too_few += 1
+    cands.sort(key=lambda c: c[0].sid)
+    _rng(seed, "single").shuffle(cands)
+    avail: Counter = Counter(lb for _, truths, _ in cands for lb in truths)
+    # the cap follows what each label can really get once every study serves one label
+    reach = {lb: len(v) for lb, v in _fill_labels(cands, None).items()}
+    _, rare = label_cap({lb: avail[lb] for lb in FINDING_LABELS}, max_ratio, min_label_items)
+    enough = [reach[lb] for lb in FINDING_LABELS if avail[lb] >= min_label_items and reach[lb]]
+    cap = int(max_ratio * min(enough)) if enough else None
+    rep = BalanceReport(available={lb: avail[lb] for lb in FINDING_LABELS}, cap=cap, too_rare=rare)
+    chosen = _fill_labels(cands, cap)
+    rep.dropped["over the per-label cap"] += len(cands) - sum(len(v) for v in chosen.values())
     for lb, n in share_caps({k: len(v) for k, v in chosen.items()}, MAX_ANSWER_SHARE).items():
         rep.dropped["over the per-answer share cap"] += len(chosen[lb]) - n
         chosen[lb] = chosen[lb][:n]
     drafts = []
-    for lb, cands in chosen.items():
-        rep.kept[lb] = len(cands)
-        drafts.extend(_single_draft(info, lb, pool) for info, pool in cands)
+    for lb, picked in chosen.items():
+        rep.kept[lb] = len(picked)
+        drafts.extend(_single_draft(info, lb, pool) for info, pool in picked)
     if too_few:
         rep.dropped["fewer than 3 certainly-absent labels for distractors"] = too_few
     return drafts, _finish_report("single", rep, max_ratio, min_label_items)
 
 
+def _fill_labels(
+    cands: Sequence[tuple[StudyInfo, list[str], list[str]]], cap: int | None
+) -> dict[str, list[tuple[StudyInfo, list[str]]]]:
+    """Give each study (in ``cands`` order, already shuffled) to one of its present labels,
+    water-filling: the label with the fewest studies so far takes next the study with the
+    fewest alternatives, until no label under ``cap`` has a study left. This maximises the
+    smallest per-label count, so a multi-finding study serves the label that needs it most."""
+    by_label: dict[str, list[int]] = {lb: [] for lb in FINDING_LABELS}
+    for i, (_, truths, _) in enumerate(cands):
+        for lb in truths:
+            by_label[lb].append(i)
+    for lb in by_label:  # fewest alternatives first, then the shuffled order
+        by_label[lb].sort(key=lambda i: (len(cands[i][1]), i))
+    used: set[int] = set()
+    chosen: dict[str, list[tuple[StudyInfo, list[str]]]] = {lb: [] for lb in FINDING_LABELS}
+    pos = dict.fromkeys(FINDING_LABELS, 0)
+    while True:
+        open_ = []
+        for lb in FINDING_LABELS:
+            q = by_label[lb]
+            while pos[lb] < len(q) and q[pos[lb]] in used:
+                pos[lb] += 1
+            if pos[lb] < len(q) and (cap is None or len(chosen[lb]) < cap):
+                open_.append(lb)
+        if not open_:
+            return chosen
+        lb = min(open_, key=lambda x: (len(chosen[x]), FINDING_LABELS.index(x)))
+        i = by_label[lb][pos[lb]]
+        used.add(i)
+        chosen[lb].append((cands[i][0], cands[i][2]))
+
+
 def _single_draft(info: StudyInfo, label: str, pool: list[str]) -> Draft:
     d = Draft(
-        id=f"{info.sid}-single-{slug(label)}",
+        id=item_id(info.study.dataset, info.sid, "single"),
         info=info,
         task="single",
         question=prompts.SINGLE_QUESTION,
@@ -431,7 +503,7 @@ def select_multiple(
 def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Draft:
     text = ", ".join(truth)
     d = Draft(
-        id=f"{info.sid}-multiple",
+        id=item_id(info.study.dataset, info.sid, "multiple"),
         info=info,
         task="multiple",
         question=prompts.MULTIPLE_QUESTION,
@@ -553,7 +625,7 @@ def select_anomaly(
         counts.update(labels)
         drafts.append(
             Draft(
-                id=f"{info.sid}-anomaly",
+                id=item_id(info.study.dataset, info.sid, "anomaly"),
                 info=info,
                 task="anomaly",
                 question=prompts.ANOMALY_QUESTION,
@@ -623,7 +695,7 @@ def select_temporal(infos: Sequence[StudyInfo], seed: int) -> tuple[list[Draft],
 
 def _temporal_draft(info: StudyInfo, prior: StudyInfo, label: str, cls: str) -> Draft:
     d = Draft(
-        id=f"{info.sid}-temporal-{slug(label)}",
+        id=item_id(info.study.dataset, info.sid, "temporal", label),
         info=info,
         task="temporal",
         question=prompts.TEMPORAL_TEMPLATE.format(finding=label.lower()),
@@ -694,7 +766,10 @@ def finalize_closed(
         freq_all.update(truth_tokens(d))
     texts = Counter(f"{d.question}|{d.truth}" for d in train)
     prev = prevalence if prevalence is not None else draft_prevalence(drafts)
-    ctx = RuleContext(freq, freq_all, prev, texts)
+    pairs: Counter = Counter()
+    for d in train:
+        pairs.update(label_pairs(truth_tokens(d)) if d.task in ("single", "multiple") else [])
+    ctx = RuleContext(freq, freq_all, prev, texts, pairs)
     weights = {k.split("|")[-1]: float(v) for k, v in freq.items()}
     answer_sets = sorted({tuple(d.answer_labels) for d in train})
     items = []

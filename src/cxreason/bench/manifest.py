@@ -81,6 +81,10 @@ def build_manifest(
             "split_ratios": list(cfg.ratios),
             "miner": cfg.miner,
             "llm_model": cfg.llm_model if cfg.miner == "llm" else None,
+            "check_labels": cfg.check_labels
+            if cfg.check_labels in ("auto", "none")
+            else Path(cfg.check_labels).name,
+            "judge_model": cfg.judge_model,
             "max_label_ratio": cfg.max_ratio,
             "min_label_items": cfg.min_label_items,
             "multiple_min_labels": cfg.multiple_min_labels,
@@ -104,6 +108,7 @@ def build_manifest(
             "answer_only": len(items) - kept,
             "dropped_by_reason": dict(sorted(state.chain_drops.items())),
             "rules_fallback_used": state.chain_retried,
+            "independent_checks": state.chain_checks,
             "mining_failures": sorted(state.mining_failures, key=lambda f: f["id"]),
         },
         "dropped": {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cxreason.vocab import LABEL_ORDER
@@ -37,6 +37,8 @@ class RuleContext:
     freq_global: Counter = field(default_factory=Counter)
     #: whole correct-option texts (train split of the task)
     freq_text: Counter = field(default_factory=Counter)
+    #: label pairs found together in correct options (train split of the task)
+    freq_pairs: Counter = field(default_factory=Counter)
 
 
 def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
@@ -148,6 +150,30 @@ def most_frequent_text(task, question, options, ctx) -> str:
     return _argbest(options, lambda text: ctx.freq_text.get(f"{question}|{text}", 0))
 
 
+def label_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """Unordered label pairs of one option (sorted inside each pair)."""
+    labs = sorted(labels)
+    return [(a, b) for i, a in enumerate(labs) for b in labs[i + 1 :]]
+
+
+def _pair_score(task, question, ctx):
+    return lambda text: sum(
+        ctx.freq_pairs.get(p, 0) for p in label_pairs(option_labels(task, question, text))
+    )
+
+
+def most_frequent_pair(task, question, options, ctx) -> str:
+    """The most *plausible* set: whose label pairs were most often correct together (train).
+
+    A reader with clinical priors but no image picks findings that usually come together.
+    """
+    return _argbest(options, _pair_score(task, question, ctx))
+
+
+def least_frequent_pair(task, question, options, ctx) -> str:
+    return _argbest(options, _pair_score(task, question, ctx), lowest=True)
+
+
 def longest_words(task, question, options, ctx) -> str:
     return _argbest(options, lambda text: len(text.split()))
 
@@ -184,6 +210,8 @@ RULES: dict[str, Callable[..., str]] = {
     "longest_words": longest_words,
     "most_word_overlap": most_word_overlap,
     "most_frequent_text": most_frequent_text,
+    "most_frequent_pair": most_frequent_pair,
+    "least_frequent_pair": least_frequent_pair,
 }
 
 
@@ -209,6 +237,15 @@ def answer_texts(items: Iterable) -> Counter:
         for it in items
         if it.options and it.answer in it.options
     )
+
+
+def pair_frequencies(items: Iterable) -> Counter:
+    """Label-pair counts of the correct options of ``items`` (label tasks only)."""
+    c: Counter = Counter()
+    for it in items:
+        if it.task in LABEL_TASKS and it.options and it.answer in it.options:
+            c.update(label_pairs(option_labels(it.task, it.question, it.options[it.answer])))
+    return c
 
 
 def answer_frequencies(items: Iterable) -> Counter:
