@@ -1,8 +1,9 @@
 """``cxreason bench``: build the VQA reasoning benchmark and audit it for answer leakage.
 
 - ``cxreason bench build INPUT --out DIR [--projections CSV] [--images DIR] [--seed N]
-  [--miner rules|llm] [--llm-base-url URL] [--llm-model M] [--llm-concurrency N] [--tasks ...]``
-- ``cxreason bench audit DIR_or_BENCH.jsonl [--strict] [--json OUT]``
+  [--miner rules|llm] [--llm-base-url URL] [--llm-model M] [--llm-concurrency N] [--tasks ...]
+  [--check-labels auto|none|FILE] [--judge-model M] [--judge-base-url URL]``
+- ``cxreason bench audit DIR_or_BENCH.jsonl [--strict] [--mesh REPORTS.csv] [--json OUT]``
 """
 
 from __future__ import annotations
@@ -82,6 +83,18 @@ def build(
     n_candidates: int = typer.Option(
         24, help="Option sets sampled per item for adversarial filtering."
     ),
+    check_labels: str = typer.Option(
+        "auto",
+        help="Independent labels for the chain check: auto (an Open-I CSV's MeSH column), "
+        "none, or a file (CheXpert-style label CSV such as mimic-cxr-2.0.0-chexpert.csv, or a "
+        "Labels JSONL).",
+    ),
+    judge_model: str | None = typer.Option(
+        None, help="LLM judge of chains (OpenAI-compatible); off when not given."
+    ),
+    judge_base_url: str | None = typer.Option(
+        None, help="Judge endpoint (default: --llm-base-url)."
+    ),
 ) -> None:
     """Build DIR/bench.jsonl and DIR/manifest.json (same inputs and seed -> identical bytes)."""
     from cxreason.bench.build import BuildConfig, build_bench
@@ -107,6 +120,9 @@ def build(
             llm_cache=llm_cache,
             llm_timeout_s=llm_timeout,
             llm_max_retries=llm_max_retries,
+            check_labels=check_labels,
+            judge_model=judge_model,
+            judge_base_url=judge_base_url,
         )
         manifest = build_bench(cfg)
     except (RecordError, FileNotFoundError, ValueError) as e:

@@ -771,7 +771,9 @@ def finalize_closed(
         pairs.update(label_pairs(truth_tokens(d)) if d.task in ("single", "multiple") else [])
     ctx = RuleContext(freq, freq_all, prev, texts, pairs)
     weights = {k.split("|")[-1]: float(v) for k, v in freq.items()}
-    answer_sets = sorted({tuple(d.answer_labels) for d in train})
+    # with multiplicity: realistic distractors are drawn as often as each set is a truth, so a
+    # frequently correct set (or label pair) is as frequent among the distractors
+    answer_sets = sorted(tuple(d.answer_labels) for d in train)
     items = []
     whole = _Tally()  # the task over all splits, so that per-split remainders do not add up
     letters_used: Counter = Counter()
@@ -825,10 +827,26 @@ def _candidates(
 ) -> list[dict[str, str]]:
     assert d.candidates is not None
     if d.task == "multiple":
-        return d.candidates(rng, letter, n, weights, answer_sets)  # type: ignore[call-arg]
+        cands = d.candidates(rng, letter, n, weights, answer_sets)  # type: ignore[call-arg]
+        return plausible_only(cands, {p for a in answer_sets for p in label_pairs(a)})
     if d.task == "single":
         return d.candidates(rng, letter, n, weights)  # type: ignore[call-arg]
     return d.candidates(rng, letter, n)
+
+
+def plausible_only(
+    cands: list[dict[str, str]], seen_pairs: set[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """The option sets whose every option pairs only findings seen together in some correct
+    answer (train split); all of them when none qualifies. A reader with clinical priors but
+    no image would otherwise rule out a distractor that pairs findings never seen together."""
+    if not seen_pairs:
+        return cands
+
+    def plausible(opts: dict[str, str]) -> bool:
+        return all(p in seen_pairs for t in opts.values() for p in label_pairs(t.split(", ")))
+
+    return [c for c in cands if plausible(c)] or cands
 
 
 def _pick(

@@ -174,6 +174,17 @@ def least_frequent_pair(task, question, options, ctx) -> str:
     return _argbest(options, _pair_score(task, question, ctx), lowest=True)
 
 
+def no_implausible_pair(task, question, options, ctx) -> str:
+    """Elimination by plausibility: the option whose *rarest* label pair was most often correct
+    together (an option pairing findings never seen together is ruled out first)."""
+
+    def score(text: str) -> float:
+        pairs = label_pairs(option_labels(task, question, text))
+        return min((ctx.freq_pairs.get(p, 0) for p in pairs), default=0)
+
+    return _argbest(options, score)
+
+
 def longest_words(task, question, options, ctx) -> str:
     return _argbest(options, lambda text: len(text.split()))
 
@@ -212,6 +223,7 @@ RULES: dict[str, Callable[..., str]] = {
     "most_frequent_text": most_frequent_text,
     "most_frequent_pair": most_frequent_pair,
     "least_frequent_pair": least_frequent_pair,
+    "no_implausible_pair": no_implausible_pair,
 }
 
 

@@ -3,8 +3,10 @@
 - **normality oracle**: knows only whether each study is abnormal (from our labels of the
   item's report; with MeSH, from the NLM indexers' ``normal``). Two forms: the fixed rule
   (binary: "Yes" iff abnormal; single/multiple: ``No Finding`` iff normal, else never
-  ``No Finding``, uniform over the rest) and a learned one (the text probe plus the normality
-  bit, cross-validated). Binary must stay <= 0.60; single/multiple within chance + 0.05.
+  ``No Finding``, uniform over the rest) and a learned one (a cross-validated probe on the
+  normality bit crossed with the findings each option and question name,
+  :func:`normality_tokens`); the larger counts. Binary must stay <= 0.60; single/multiple
+  within chance + 0.05.
 - **text probe**: :mod:`cxreason.bench.probe` on question + option text, cross-validated,
   within chance + 0.05.
 - **id/answer independence**: for ``id``, ``study_id`` and image file names, the rule "pick the
@@ -112,6 +114,19 @@ def oracle_rule_score(it: BenchItem, normal: bool) -> float:
     return (it.answer in pool) / len(pool)
 
 
+def normality_tokens(it: BenchItem, letter: str, normal: bool) -> list[str]:
+    """What the learned oracle sees of one option: the study's normality crossed with the
+    option's text, the finding(s) it names, and (binary) the finding the question names. No
+    other text cue: those are the text probe's business."""
+    text = (it.options or {})[letter]
+    b = f"n{int(normal)}"
+    toks = [f"{b}|text:{text}", f"{b}|q:{it.question}|{text}"]
+    if it.task in ("single", "multiple"):
+        labels = [t.strip() for t in text.split(",")]
+        toks += [f"{b}|lab:{lb}" for lb in labels] + [f"{b}|nlab:{len(labels)}"]
+    return toks
+
+
 def normality_oracle(
     items: Sequence[BenchItem], normal: dict[str, bool], learned: bool = True
 ) -> dict:
@@ -125,12 +140,12 @@ def normality_oracle(
         rule = sum(oracle_rule_score(it, normal[it.study_id]) for it in its) / len(its)
         value, extra = rule, {"rule": round(rule, 4)}
         extra["ci95"] = [round(x, 4) for x in P.wilson(rule * len(its), len(its))]
-        if learned:
+        n_normal = sum(normal[it.study_id] for it in its)
+        if learned and min(n_normal, len(its) - n_normal) >= P.MIN_DF:
+            # (with one normality class, or nearly, the bit carries nothing to learn from)
 
             def feats(it, letter, _n=normal):
-                bit = int(_n[it.study_id])
-                toks = P.text_tokens(it, letter)
-                return toks + [f"n{bit}|{t}" for t in toks]
+                return normality_tokens(it, letter, _n[it.study_id])
 
             res = P.cross_validated(P.examples_from(its, feats))
             extra["learned"] = round(res.accuracy, 4)
