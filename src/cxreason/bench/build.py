@@ -88,6 +88,8 @@ class BuildState:
     chain_drops: dict[str, int] = field(default_factory=dict)
     chain_retried: int = 0
     chain_checks: dict = field(default_factory=dict)
+    #: Open-I MeSH cells of the input (for the manifest's agreement figures), when present
+    mesh_gold: dict[str, str] | None = None
     mining_failures: list[dict] = field(default_factory=list)
     missing_images: list[str] = field(default_factory=list)
     n_images: int = 0
@@ -273,8 +275,9 @@ def mine_with_llm(
             state.chain_drops[reason] = state.chain_drops.get(reason, 0) + 1
 
 
-def independent_labels(cfg: BuildConfig):
-    """The chain check's independent label source (None when there is none or it is off)."""
+def independent_labels(cfg: BuildConfig, state: BuildState | None = None):
+    """The chain check's independent label source (None when there is none or it is off).
+    An Open-I input's MeSH cells are kept on ``state.mesh_gold`` for the manifest."""
     from cxreason.bench.chaincheck import IndependentLabels, load_label_file
 
     if cfg.check_labels == "none":
@@ -292,6 +295,8 @@ def independent_labels(cfg: BuildConfig):
     except RecordError:  # no MeSH column: nothing to check against
         return None
     labels = IndependentLabels.from_mesh(gold)
+    if state is not None and len(labels):
+        state.mesh_gold = gold
     return labels if len(labels) else None
 
 
@@ -303,7 +308,7 @@ def check_chains(
     from cxreason.bench.chaincheck import REASON_LABELS, gold_conflicts
     from cxreason.bench.filter import by_image
 
-    labels = independent_labels(cfg)
+    labels = independent_labels(cfg, state)
     rep: dict = {"labels_source": labels.source if labels is not None else None}
     if labels is not None:
         checked = dropped = 0
@@ -395,7 +400,7 @@ def build_bench(cfg: BuildConfig) -> dict:
     else:
         mine_with_llm(items, by_id, cfg, state, source_hash)
     check_chains(items, by_id, cfg, state)
-    manifest = build_manifest(items, cfg, state, source_hash)
+    manifest = build_manifest(items, cfg, state, source_hash, state.mesh_gold)
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(cfg.out / "bench.jsonl", items)
     write_json(cfg.out / "manifest.json", manifest)

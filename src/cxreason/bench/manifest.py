@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from cxreason import __version__
 from cxreason.bench.audit import audit_items
 from cxreason.bench.llm_prompts import LLM_PROMPTS_VERSION
+from cxreason.bench.validity import validity_checks
 from cxreason.prompts import PROMPTS_VERSION
 from cxreason.records import BENCH_TASKS, BenchItem
 from cxreason.vocab import VOCAB_VERSION, canonical_order
@@ -20,7 +21,7 @@ from cxreason.vocab import VOCAB_VERSION, canonical_order
 if TYPE_CHECKING:
     from cxreason.bench.build import BuildConfig, BuildState
 
-BENCH_FORMAT = "cxreason-bench-v1"
+BENCH_FORMAT = "cxreason-bench-v2"
 SPLIT_ORDER = ("train", "validation", "test")
 
 
@@ -34,7 +35,11 @@ def _by_label(d: dict[str, int]) -> dict[str, int]:
 
 
 def build_manifest(
-    items: Sequence[BenchItem], cfg: BuildConfig, state: BuildState, source_hash: str
+    items: Sequence[BenchItem],
+    cfg: BuildConfig,
+    state: BuildState,
+    source_hash: str,
+    gold: dict[str, str] | None = None,
 ) -> dict:
     per_task = Counter(it.task for it in items)
     per_split = Counter(it.split for it in items)
@@ -140,4 +145,7 @@ def build_manifest(
             "missing_list": sorted(state.missing_images),
         },
         "audit": audit,
+        # the cheap validity checks (no learned probe: `cxreason bench audit` runs those);
+        # with Open-I MeSH, "chains" is 0 by construction (the build dropped those chains)
+        "validity": validity_checks(items, gold, probes=False),
     }
