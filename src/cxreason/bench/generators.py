@@ -309,12 +309,13 @@ def _binary_draft(info: StudyInfo, label: str, truth: str) -> Draft:
 # ---------------------------------------------------------------------------------------------
 # single choice
 def _weighted_sample(
-    rng: random.Random, pool: Sequence[str], weights: dict[str, float], k: int
+    rng: random.Random, pool: Sequence[str], weights: dict[str, float], k: int, floor: float = 1.0
 ) -> list[str]:
+    """``k`` distinct draws from ``pool``, each with weight ``weights[x] + floor``."""
     pool = list(pool)
     out: list[str] = []
     for _ in range(k):
-        w = [weights.get(x, 0.0) + 1.0 for x in pool]
+        w = [weights.get(x, 0.0) + floor for x in pool]
         pick = rng.choices(range(len(pool)), weights=w)[0]
         out.append(pool.pop(pick))
     return out
@@ -453,8 +454,10 @@ def _single_draft(info: StudyInfo, label: str, pool: list[str]) -> Draft:
     def cands(
         rng: random.Random, letter: str, n: int, weights: dict[str, float] | None = None
     ) -> list[dict[str, str]]:
+        weights = weights or {}
+        floor = 0.01 if QUOTA_FLOOR_KEY in weights else 1.0  # quotas: follow them closely
         return [
-            _arrange(rng, label, _weighted_sample(rng, pool, weights or {}, 3), letter, 4)
+            _arrange(rng, label, _weighted_sample(rng, pool, weights, 3, floor), letter, 4)
             for _ in range(n)
         ]
 
@@ -785,16 +788,46 @@ def finalize_closed(
         else:
             letters = balanced_letters(len(group), group[0].n_options, rng, letters_used)
         part = _Tally()
+        quota = _DistractorQuota(group) if task == "single" else None
         for d, letter in zip(group, letters, strict=True):
-            cands = _candidates(d, rng, letter, n_candidates, weights, answer_sets)
+            w = quota.weights() if quota is not None else weights
+            cands = _candidates(d, rng, letter, n_candidates, w, answer_sets)
             if not cands:
                 log.warning("%s: no valid option set; item dropped", d.id)
                 continue
             best, best_hits = _pick(d, cands, letter, ctx, (part, whole))
             for t in (part, whole):
                 t.add(best_hits, 1.0 / d.n_options)
+            if quota is not None:
+                quota.take(best, letter)
             items.append(_item(d, best, letter))
     return items
+
+
+QUOTA_FLOOR_KEY = "\x00quota"
+
+
+class _DistractorQuota:
+    """Single choice: each label should be offered as a distractor (n_options - 1) times as
+    often as it is the answer, within a split, so that "how often is this label right when it
+    is offered" is 1 / n_options for every label (a label-identity probe then learns nothing).
+    Distractors are drawn with weight = the label's remaining quota (+1, see _weighted_sample)."""
+
+    def __init__(self, group: Sequence[Draft]):
+        n = group[0].n_options - 1 if group else 3
+        self.left: Counter = Counter()
+        for d in group:
+            self.left[d.truth] += n
+
+    def weights(self) -> dict[str, float]:
+        """Remaining quota per label; a label with none left keeps a tiny weight (a study whose
+        pool holds only such labels still gets distractors)."""
+        return {lb: float(max(0, v)) for lb, v in self.left.items()} | {QUOTA_FLOOR_KEY: 1.0}
+
+    def take(self, options: dict[str, str], letter: str) -> None:
+        for k, t in options.items():
+            if k != letter:
+                self.left[t] -= 1
 
 
 @dataclass
