@@ -318,3 +318,28 @@ def test_llm_judge_drops_unsupported_chains(tmp_path):
     assert judge["unsupported"] == n_drop > 0 and judge["failures"] == []
     assert judge["judged"] == n_drop + sum(1 for it in items if it.reasoning)
     assert m["options"]["judge_model"] == "judge"
+
+
+def test_probe_gate_tolerates_noise_only_on_small_tasks():
+    from math import comb
+
+    from cxreason.bench.validity import _probe_check, binomial_tail
+
+    assert binomial_tail(0, 10, 0.3) == 1.0 and binomial_tail(11, 10, 0.3) == 0.0
+    direct = sum(comb(20, i) * 0.25**i * 0.75 ** (20 - i) for i in range(9, 21))
+    assert binomial_tail(9, 20, 0.25) == pytest.approx(direct)
+    small = _probe_check(P.ProbeResult(64, 21 / 64, 0.25, (0.2, 0.45)), 0.30)
+    assert small["ok"] and small["within_noise"] and small["p_above_chance"] > 0.05
+    large = _probe_check(P.ProbeResult(1000, 0.33, 0.25, (0.3, 0.36)), 0.30)
+    assert not large["ok"] and large["p_above_chance"] < 0.001
+
+
+def test_middle_rank_rules():
+    from cxreason.bench.rules import RULES, RuleContext
+
+    opts = {"A": "Edema", "B": "Fracture", "C": "Lung Opacity", "D": "Enlarged Cardiomediastinum"}
+    ctx = RuleContext()
+    assert RULES["second_shortest"]("single", "q", opts, ctx) == "B"  # 5, 8, 12, 26 chars
+    assert RULES["second_longest"]("single", "q", opts, ctx) == "C"
+    assert RULES["second_canonical"]("single", "q", opts, ctx) == "C"  # ECM, LO, Edema, Fracture
+    assert RULES["third_canonical"]("single", "q", opts, ctx) == "A"

@@ -255,7 +255,8 @@ def _validity_table(checks: dict) -> Table:
     t = Table(
         title="Validity checks (value beside its chance level and limit)",
         caption="oracle: knows only whether the study is abnormal; rule: picks the option "
-        "named in the field; probe: cross-validated logistic regression on that text",
+        "named in the field; probe: cross-validated logistic regression on that text; noise: "
+        "above its limit but not significantly above chance (binomial p >= 0.05)",
     )
     for col in ("check", "task", "n", "value", "chance", "limit", "95% CI", "status"):
         t.add_column(
@@ -270,6 +271,8 @@ def _validity_table(checks: dict) -> Table:
             value, limit = c["value"], f"<= {c['limit']:.3f}"
         ci = c.get("ci95")
         status = "ok" if c.get("ok", True) else "[red]FAIL[/red]"
+        if c.get("within_noise"):
+            status = "[yellow]noise[/yellow]"
         if c.get("gated") is False:
             status = "reported"
         t.add_row(

@@ -529,11 +529,19 @@ def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Dr
         weights: dict[str, float] | None = None,
         answer_sets: Sequence[tuple[str, ...]] = (),
     ) -> list[dict[str, str]]:
-        """Most candidates swap some distractors for other studies' answer sets (valid here),
-        so a frequently correct set is not a giveaway either."""
+        """Distractors are other studies' answer sets of the same size (valid here), drawn as
+        often as each set is a truth, so that every option looks like a real answer (a reader
+        with clinical priors cannot rule one out). Where fewer than three distinct such sets
+        exist, candidates mix them into symmetric centre swaps (:func:`centre_swap_options`)."""
         real = [a for a in answer_sets if len(a) == len(truth) and realistic_ok(a)]
+        distinct = {a for a in real if ", ".join(a) != text}
         out = []
         for i in range(n):
+            if len(distinct) >= 3:
+                texts = _distinct_draws(rng, [", ".join(a) for a in real], text, 3)
+                if texts is not None:
+                    out.append(_arrange(rng, text, texts, letter, 4))
+                    continue
             sets = centre_swap_options(rng, truth, allowed, weights or {})
             if sets is None:
                 continue
@@ -550,6 +558,20 @@ def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Dr
 
     d.candidates = cands
     return d
+
+
+def _distinct_draws(
+    rng: random.Random, pool: Sequence[str], exclude: str, k: int, tries: int = 200
+) -> list[str] | None:
+    """``k`` distinct draws from ``pool`` (with its multiplicity), none equal to ``exclude``."""
+    out: list[str] = []
+    for _ in range(tries):
+        x = rng.choice(pool)
+        if x != exclude and x not in out:
+            out.append(x)
+            if len(out) == k:
+                return out
+    return None
 
 
 def centre_swap_options(
@@ -753,13 +775,24 @@ def draft_prevalence(drafts: Sequence[Draft]) -> Counter:
     return c
 
 
+#: Candidate option sets per task, spread over its items (see finalize_closed).
+SMALL_TASK_CANDIDATES = 4800
+
+
 def finalize_closed(
     drafts: Sequence[Draft], seed: int, n_candidates: int = 24, prevalence: Counter | None = None
 ) -> list[BenchItem]:
-    """Draw options for the closed drafts of ONE task (see the module docstring)."""
+    """Draw options for the closed drafts of ONE task (see the module docstring).
+
+    A small task gets more candidates per item (up to 4x): one item is a larger step of every
+    rule's accuracy there, so keeping all of them within chance + 0.03 needs a wider choice.
+    """
     if not drafts:
         return []
     task = drafts[0].task
+    n_candidates = min(
+        4 * n_candidates, max(n_candidates, -(-SMALL_TASK_CANDIDATES // len(drafts)))
+    )
     train = [d for d in drafts if d.split == "train"] or list(drafts)
     freq: Counter = Counter()
     for d in train:

@@ -203,6 +203,42 @@ def least_overlap(task, question, options, ctx) -> str:
     return _argbest(options, _overlap_score(task, options), lowest=True)
 
 
+def _nth(options: Mapping[str, str], key: Callable[[str], object], n: int) -> str:
+    """The letter of the option ranked ``n``-th (0-based, ties by letter) by ``key``."""
+    order = sorted(options, key=lambda k: (key(options[k]), k))
+    return order[min(n, len(order) - 1)]
+
+
+def second_shortest(task, question, options, ctx) -> str:
+    """Middle length ranks: filtering against the longest/shortest rules alone would push the
+    truth towards the middle ranks, which a learned probe then finds."""
+    return _nth(options, len, 1)
+
+
+def second_longest(task, question, options, ctx) -> str:
+    return _nth(options, len, len(options) - 2)
+
+
+def second_canonical(task, question, options, ctx) -> str:
+    """The same for the canonical-order rank (canonical_rank is the first)."""
+    return _nth(options, lambda t: _canon_index(task, question, t), 1)
+
+
+def third_canonical(task, question, options, ctx) -> str:
+    return _nth(options, lambda t: _canon_index(task, question, t), 2)
+
+
+def second_most_overlap(task, question, options, ctx) -> str:
+    """Middle overlap ranks (most_overlap/least_overlap are the extremes)."""
+    score = _overlap_score(task, options)
+    return _nth(options, lambda t: -score(t), 1)
+
+
+def third_most_overlap(task, question, options, ctx) -> str:
+    score = _overlap_score(task, options)
+    return _nth(options, lambda t: -score(t), 2)
+
+
 #: The audited rules, in report order (the first five are the paper-style probes).
 RULES: dict[str, Callable[..., str]] = {
     "always_a": always_a,
@@ -224,6 +260,12 @@ RULES: dict[str, Callable[..., str]] = {
     "most_frequent_pair": most_frequent_pair,
     "least_frequent_pair": least_frequent_pair,
     "no_implausible_pair": no_implausible_pair,
+    "second_shortest": second_shortest,
+    "second_longest": second_longest,
+    "second_canonical": second_canonical,
+    "third_canonical": third_canonical,
+    "second_most_overlap": second_most_overlap,
+    "third_most_overlap": third_most_overlap,
 }
 
 
