@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from cxreason.vocab import LABEL_ORDER
 
@@ -41,6 +42,7 @@ class RuleContext:
     freq_pairs: Counter = field(default_factory=Counter)
 
 
+@lru_cache(maxsize=65536)
 def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
     """The tokens an option asserts: its labels (label tasks) or ``question|text``."""
     if task in LABEL_TASKS:
@@ -48,10 +50,11 @@ def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
     return (f"{question}|{text}",)
 
 
-def _overlap_tokens(task: str, text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def _overlap_tokens(task: str, text: str) -> frozenset[str]:
     if task in LABEL_TASKS:
-        return {t.strip() for t in text.split(",") if t.strip()}
-    return set(_WORD.findall(text.lower()))
+        return frozenset(t.strip() for t in text.split(",") if t.strip())
+    return frozenset(_WORD.findall(text.lower()))
 
 
 def _argbest(
@@ -66,6 +69,7 @@ def _argbest(
     return best_letter  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=65536)
 def _canon_index(task: str, question: str, text: str) -> tuple[int, ...]:
     return tuple(
         LABEL_ORDER.get(lb, len(LABEL_ORDER)) for lb in option_labels(task, question, text)
@@ -150,10 +154,15 @@ def most_frequent_text(task, question, options, ctx) -> str:
     return _argbest(options, lambda text: ctx.freq_text.get(f"{question}|{text}", 0))
 
 
-def label_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+def label_pairs(labels: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """Unordered label pairs of one option (sorted inside each pair)."""
+    return _pairs(tuple(labels))
+
+
+@lru_cache(maxsize=65536)
+def _pairs(labels: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     labs = sorted(labels)
-    return [(a, b) for i, a in enumerate(labs) for b in labs[i + 1 :]]
+    return tuple((a, b) for i, a in enumerate(labs) for b in labs[i + 1 :])
 
 
 def _pair_score(task, question, ctx):
