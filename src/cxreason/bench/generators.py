@@ -397,10 +397,19 @@ def select_single(
     for lb, n in share_caps({k: len(v) for k, v in chosen.items()}, MAX_ANSWER_SHARE).items():
         rep.dropped["over the per-answer share cap"] += len(chosen[lb]) - n
         chosen[lb] = chosen[lb][:n]
+    # a label that is never the answer would be a free elimination as a distractor
+    answers = {lb for lb, picked in chosen.items() if picked}
     drafts = []
     for lb, picked in chosen.items():
-        rep.kept[lb] = len(picked)
-        drafts.extend(_single_draft(info, lb, pool) for info, pool in picked)
+        kept = 0
+        for info, pool in picked:
+            pool = [x for x in pool if x in answers]
+            if len(pool) < 3:
+                rep.dropped["fewer than 3 distractors among the task's answers"] += 1
+                continue
+            drafts.append(_single_draft(info, lb, pool))
+            kept += 1
+        rep.kept[lb] = kept
     if too_few:
         rep.dropped["fewer than 3 certainly-absent labels for distractors"] = too_few
     return drafts, _finish_report("single", rep, max_ratio, min_label_items)
