@@ -169,7 +169,9 @@ def audit(
     ),
     tolerance: float = typer.Option(0.03, help="Allowed margin above chance."),
     split: str | None = typer.Option(
-        None, help="Score only this split (frequencies still from train)."
+        None,
+        help="Blind rules: score only this split (frequencies still from train); the validity "
+        "checks always use the whole bench.",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the audit as JSON here."),
     mesh: Path | None = typer.Option(
