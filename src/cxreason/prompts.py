@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PROMPTS_VERSION = "2026-11-30.1"
+PROMPTS_VERSION = "2026-11-30.2"
 
 SYSTEM_PROMPT = "You are a helpful AI assistant."
 
@@ -28,7 +28,14 @@ BINARY_TEMPLATE = "Does this chest X-ray show {finding}?"
 SINGLE_QUESTION = "Which finding is in this chest X-ray?"
 MULTIPLE_QUESTION = "Which findings are in this chest X-ray?"
 ANOMALY_QUESTION = "Which findings are in this chest X-ray?"
+#: The SPEC wording, plus which image is which (images come in this order: reference first).
 TEMPORAL_TEMPLATE = (
+    "You are given two images: one reference image and one new image. "
+    "The first image is the reference image (the earlier study) and the second image is the "
+    "new image. Please identify the progression of {finding}."
+)
+#: The paper's wording (RadRBench-CXR's released items): recognised when importing them.
+PAPER_TEMPORAL_TEMPLATE = (
     "You are given two images: one reference image and one new image. "
     "Please identify the progression of {finding}."
 )

@@ -89,3 +89,59 @@ def openi_subset(src: Path, dst: Path, n: int) -> Path:
     with open(dst, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows[: n + 1])
     return dst
+
+
+SIZES = ("small", "moderate", "large", "trace")
+SIDES = ("right", "left", "bilateral")
+CHANGE_WORD = {"worsening": "increased", "stable": "unchanged", "improving": "decreased"}
+FINDING_SENTENCE = {
+    "Pleural Effusion": "There is a {size} {side} pleural effusion.",
+    "Edema": "There is {size} pulmonary edema.",
+    "Pneumothorax": "There is a {size} {side} pneumothorax.",
+}
+
+
+def temporal_parity_studies(n_patients: int = 180, seed: int = 0) -> list[Study]:
+    """Prior/current pairs whose per-image sentences are drawn independently of the class.
+
+    Only the current impression's comparison sentence ("The edema is increased.") carries the
+    class, so a chain whose per-image steps recover the class would do so from its *form*.
+    Each block of 9 patients (3 findings x 3 classes) shares the same sizes and sides, so the
+    content is exactly balanced across classes (random draws would leave chance imbalances a
+    probe could learn). No finding resolves here (a resolved finding legitimately shows the
+    class in the image).
+    """
+    rng = random.Random(seed)
+    classes = ("worsening", "stable", "improving")
+    labels = tuple(FINDING_SENTENCE)
+    blocks = [(rng.choice(SIZES), rng.choice(SIDES), rng.choice(SIZES), rng.choice(SIDES))
+              for _ in range(n_patients // 9 + 1)]  # fmt: skip
+    out = []
+    for p in range(n_patients):
+        label, cls = labels[p % 3], classes[(p // 3) % 3]
+        pid = f"Q{p:03d}"
+        draws = iter(blocks[p // 9])
+
+        def sentence(_label=label, _d=draws) -> str:
+            return FINDING_SENTENCE[_label].format(size=next(_d), side=next(_d))
+
+        prior = Study(
+            study_id=f"{pid}-a",
+            dataset="synthetic-parity",
+            patient_id=pid,
+            findings=f"{sentence()} No fracture.",
+            impression="Findings as described.",
+            images=[ImageRef(f"{pid}/a_frontal.png", "frontal")],
+        )
+        cur = Study(
+            study_id=f"{pid}-b",
+            dataset="synthetic-parity",
+            patient_id=pid,
+            findings=f"{sentence()} No fracture.",
+            impression=f"The {label.lower()} is {CHANGE_WORD[cls]}.",
+            images=[ImageRef(f"{pid}/b_frontal.png", "frontal")],
+            prior_study_id=prior.study_id,
+            progression={label: cls},
+        )
+        out += [prior, cur]
+    return out

@@ -167,3 +167,32 @@ def test_changed_items_are_mined_again(tmp_path, subset):
                 reaches_answer(it, it.reasoning_steps)
                 and factuality(it.reasoning, it.report) == 1.0
             )
+
+
+def test_llm_miner_temporal_chains_use_both_reports(tmp_path):
+    """Temporal items: the evidence stage reads the reference and the new report; the chain
+    has the rules miner's five-step structure (the same for every class)."""
+    from bench_fixtures import write_temporal_fixture
+
+    from cxreason.bench.miner import CURRENT_PREFIX, PRIOR_PREFIX
+
+    src = write_temporal_fixture(tmp_path / "t.jsonl", n_patients=30)
+    stages: Counter = Counter()
+
+    def responder(messages):
+        stages[messages[0]["content"].split("\n")[0]] += 1
+        return miner_responder(messages)
+
+    fake = FakeLLMServer(responder)
+    with ServerThread(fake) as st:
+        args = ["build", str(src), "--out", str(tmp_path / "b"), "--tasks", "temporal",
+                "--miner", "llm", "--llm-base-url", st.base_url, "--llm-model", "fake-llm"]  # fmt: skip
+        assert main(args) == 0
+    items = _items(tmp_path / "b")
+    assert items and all(it.reasoning for it in items)
+    for it in items:
+        s = it.reasoning_steps
+        assert len(s) == 5 and s[1].startswith(PRIOR_PREFIX) and s[2].startswith(CURRENT_PREFIX)
+        assert reaches_answer(it, s)
+    assert set(stages) == {"STAGE: evidence"}  # no plan or refine stage: the structure is fixed
+    assert len(items) < sum(stages.values()) <= 2 * len(items)  # identical reports are cached

@@ -22,6 +22,7 @@ from cxreason.bench.interop import (
     import_bench,
     split_options,
 )
+from cxreason.bench.manifest import BENCH_FORMAT
 from cxreason.records import BenchItem, RecordError, read_records
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
@@ -101,7 +102,7 @@ def test_radrbench_import(radr):
     assert free.report.startswith("FINDINGS: The heart size") and "IMPRESSION: Mild" in free.report
     assert free.reasoning_steps[0].startswith("Mild streaky opacities")
     assert m["source_ids"][single.id] == "[mimic-cxr] [50000001]MIMIC-CXR"
-    assert "audit" in m and m["format"] == "cxreason-bench-v1"
+    assert "audit" in m and m["format"] == BENCH_FORMAT
 
 
 def test_radrbench_import_is_deterministic(radr, tmp_path):

@@ -17,6 +17,7 @@ from cxreason.bench.rules import (
     answer_frequencies,
     answer_texts,
     label_prevalence,
+    pair_frequencies,
     rule_hits,
 )
 from cxreason.records import BENCH_TASKS, BenchItem
@@ -46,6 +47,7 @@ def audit_items(
             answer_frequencies(task_items),
             prevalence,
             answer_texts(train),
+            pair_frequencies(train),
         )
         scored = [it for it in task_items if split is None or it.split == split]
         if not scored:
@@ -78,10 +80,17 @@ def mesh_agreement(items: Sequence[BenchItem], gold: dict[str, str]) -> dict:
     Only indexed studies count; an item is left out when a label its answer rests on is
     *ambiguous* in the MeSH mapping (``cxreason.labeling.mesh``). An answer agrees when every
     label it asserts present is a MeSH positive and, for a binary "No", the label is not one.
-    Returns per task ``{n, agree, rate, disagreements: [ids]}``.
+    ``chance``: the agreement of a uniformly random option (closed tasks), the baseline.
+    Returns per task ``{n, agree, rate, chance, disagreements: [ids]}``.
     """
     from cxreason.bench.miner import question_label
     from cxreason.labeling.mesh import is_indexed, mesh_labels
+
+    def agrees(it: BenchItem, text: str, pos: set[str]) -> bool:
+        if it.task == "binary":
+            return (question_label(it) in pos) == (text == "Yes")
+        asserted = {t.strip() for t in text.split(",")} if it.task != "anomaly" else set()
+        return asserted <= pos
 
     out: dict = {}
     for it in items:
@@ -99,11 +108,21 @@ def mesh_agreement(items: Sequence[BenchItem], gold: dict[str, str]) -> dict:
             if asserted & amb:
                 continue
             ok = asserted <= pos
-        rep = out.setdefault(it.task, {"n": 0, "agree": 0, "disagreements": []})
+        rep = out.setdefault(it.task, {"n": 0, "agree": 0, "chance_sum": 0.0, "disagreements": []})
         rep["n"] += 1
         rep["agree"] += int(ok)
+        if it.options and it.task != "temporal":
+            opts = list(it.options.values())
+            rep["chance_sum"] += sum(agrees(it, t, pos) for t in opts) / len(opts)
         if not ok:
             rep["disagreements"].append(it.id)
-    for rep in out.values():
-        rep["rate"] = round(rep["agree"] / rep["n"], 4) if rep["n"] else None
-    return out
+    for task, rep in out.items():
+        n = rep["n"]
+        rep["rate"] = round(rep["agree"] / n, 4) if n else None
+        chance = rep.pop("chance_sum")
+        rep["chance"] = (
+            round(chance / n, 4) if n and task in ("binary", "single", "multiple") else None
+        )
+    return {
+        t: {k: out[t][k] for k in ("n", "agree", "rate", "chance", "disagreements")} for t in out
+    }

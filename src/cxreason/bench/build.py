@@ -17,11 +17,19 @@ from pathlib import Path
 from cxreason.bench import generators as G
 from cxreason.bench.filter import chain_rejection
 from cxreason.bench.manifest import build_manifest
-from cxreason.bench.miner import gather_evidence, item_plan, rules_chain
+from cxreason.bench.miner import gather_evidence, item_plan, rules_chain, temporal_chain
 from cxreason.bench.splits import DEFAULT_RATIOS, assign_splits
 from cxreason.paths import cache_dir
 from cxreason.provenance import items_sha256
-from cxreason.records import BENCH_TASKS, BenchItem, Study, report_text, write_json, write_jsonl
+from cxreason.records import (
+    BENCH_TASKS,
+    BenchItem,
+    RecordError,
+    Study,
+    report_text,
+    write_json,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,12 @@ class BuildConfig:
     llm_cache: Path | None = None
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 5
+    #: Independent labels for the chain check: "auto" (the MeSH column of an Open-I CSV),
+    #: "none", or a label file (CheXpert-style CSV or Labels JSONL).
+    check_labels: str = "auto"
+    #: LLM judge of chains (OpenAI-compatible; base URL defaults to ``llm_base_url``).
+    judge_model: str | None = None
+    judge_base_url: str | None = None
 
     def __post_init__(self) -> None:
         bad = [t for t in self.tasks if t not in BENCH_TASKS]
@@ -61,6 +75,8 @@ class BuildConfig:
             raise ValueError(f"miner must be one of {MINERS}, got {self.miner!r}")
         if self.miner == "llm" and not (self.llm_base_url and self.llm_model):
             raise ValueError("--miner llm needs --llm-base-url and --llm-model")
+        if self.judge_model and not (self.judge_base_url or self.llm_base_url):
+            raise ValueError("--judge-model needs --judge-base-url (or --llm-base-url)")
 
 
 @dataclass
@@ -72,6 +88,9 @@ class BuildState:
     balance: dict[str, G.BalanceReport] = field(default_factory=dict)
     chain_drops: dict[str, int] = field(default_factory=dict)
     chain_retried: int = 0
+    chain_checks: dict = field(default_factory=dict)
+    #: Open-I MeSH cells of the input (for the manifest's agreement figures), when present
+    mesh_gold: dict[str, str] | None = None
     mining_failures: list[dict] = field(default_factory=list)
     missing_images: list[str] = field(default_factory=list)
     n_images: int = 0
@@ -183,19 +202,31 @@ def mine_rules(
     """Offline miner: report-grounded variant first, template-only variant as fallback."""
     for it in items:
         info = infos[it.study_id]
-        evidence = gather_evidence(item_plan(it, info), info)
+        plan = item_plan(it, info)
+        evidence = gather_evidence(plan, info)
+        prior = prior_info(it, infos)
+        prior_ev = gather_evidence(plan, prior) if prior is not None else None
         reason = None
         for attempt, verbatim in enumerate((True, False)):
-            steps = rules_chain(
-                it, evidence, random.Random(f"{cfg.seed}:{it.id}:{attempt}"), verbatim
-            )
-            reason = chain_rejection(it, steps)
+            rng = random.Random(f"{cfg.seed}:{it.id}:{attempt}")
+            if prior_ev is not None:
+                steps = temporal_chain(it, prior_ev, evidence, rng, verbatim)
+            else:
+                steps = rules_chain(it, evidence, rng, verbatim)
+            reason = chain_rejection(it, steps, prior.report if prior is not None else None)
             if reason is None:
                 _set_chain(it, steps)
                 break
             state.chain_retried += attempt == 0
         if reason is not None:
             state.chain_drops[reason] = state.chain_drops.get(reason, 0) + 1
+
+
+def prior_info(item: BenchItem, infos: dict[str, G.StudyInfo]) -> G.StudyInfo | None:
+    """The prior study of a temporal item (its reference image), when it is in the input."""
+    if item.task != "temporal":
+        return None
+    return infos.get(infos[item.study_id].study.prior_study_id or "")
 
 
 def mine_with_llm(
@@ -225,7 +256,7 @@ def mine_with_llm(
     ) as client:
         results = mine_llm(
             client,
-            [(it, infos[it.study_id]) for it in items],
+            [(it, infos[it.study_id], prior_info(it, infos)) for it in items],
             progress,
             cfg.llm_concurrency,
             cfg.seed,
@@ -237,11 +268,112 @@ def mine_with_llm(
             state.mining_failures.append({"id": it.id, "error": res.error})
             state.chain_drops["mining failed"] = state.chain_drops.get("mining failed", 0) + 1
             continue
-        reason = chain_rejection(it, res.steps)
+        prior = prior_info(it, infos)
+        reason = chain_rejection(it, res.steps, prior.report if prior is not None else None)
         if reason is None:
             _set_chain(it, res.steps)
         else:
             state.chain_drops[reason] = state.chain_drops.get(reason, 0) + 1
+
+
+def independent_labels(cfg: BuildConfig, state: BuildState | None = None):
+    """The chain check's independent label source (None when there is none or it is off).
+    An Open-I input's MeSH cells are kept on ``state.mesh_gold`` for the manifest."""
+    from cxreason.bench.chaincheck import IndependentLabels, load_label_file
+
+    if cfg.check_labels == "none":
+        return None
+    if cfg.check_labels != "auto":
+        return load_label_file(cfg.check_labels)
+    from cxreason.data.load import detect_format
+
+    if detect_format(cfg.input) != "openi-csv":
+        return None
+    from cxreason.data.openi import read_openi_gold
+
+    try:
+        gold = read_openi_gold(cfg.input)
+    except RecordError:  # no MeSH column: nothing to check against
+        return None
+    labels = IndependentLabels.from_mesh(gold)
+    if state is not None and len(labels):
+        state.mesh_gold = gold
+    return labels if len(labels) else None
+
+
+def check_chains(
+    items: Sequence[BenchItem], infos: dict[str, G.StudyInfo], cfg: BuildConfig, state: BuildState
+) -> None:
+    """Drop kept chains that the independent labels or the LLM judge contradict (item kept
+    answer-only); counts go to ``state.chain_drops`` and ``state.chain_checks``."""
+    from cxreason.bench.chaincheck import REASON_LABELS, gold_conflicts
+    from cxreason.bench.filter import by_image
+
+    labels = independent_labels(cfg, state)
+    rep: dict = {"labels_source": labels.source if labels is not None else None}
+    if labels is not None:
+        checked = dropped = 0
+        for it in items:
+            if not it.reasoning_steps:
+                continue
+            prior = prior_info(it, infos)
+            sources = [it.study_id, prior.sid if prior is not None else it.study_id]
+            bad: list[str] = []
+            for (group, _), sid in zip(by_image(it.reasoning_steps, None), sources, strict=False):
+                gold = labels.studies.get(sid)
+                if gold is not None:
+                    bad += gold_conflicts(group, gold)
+            if it.study_id in labels.studies:
+                checked += 1
+            if bad:
+                dropped += 1
+                _clear_chain(it)
+                state.chain_drops[REASON_LABELS] = state.chain_drops.get(REASON_LABELS, 0) + 1
+        rep.update({"labels_checked": checked, "labels_dropped": dropped})
+    if cfg.judge_model:
+        rep["judge"] = judge_kept_chains(items, infos, cfg, state)
+    state.chain_checks = rep
+
+
+def judge_kept_chains(
+    items: Sequence[BenchItem], infos: dict[str, G.StudyInfo], cfg: BuildConfig, state: BuildState
+) -> dict:
+    from cxreason.bench.chaincheck import REASON_JUDGE, judge_chains, judge_summary
+    from cxreason.bench.llm_client import LLMClient
+
+    jobs = []
+    for it in items:
+        if not it.reasoning_steps:
+            continue
+        prior = prior_info(it, infos)
+        report = (
+            it.report
+            if prior is None
+            else f"REFERENCE STUDY: {prior.report} NEW STUDY: {it.report}"
+        )
+        jobs.append((it.id, report, list(it.reasoning_steps)))
+    with LLMClient(
+        cfg.judge_base_url or cfg.llm_base_url or "",
+        cfg.judge_model or "",
+        api_key_env=cfg.llm_api_key_env,
+        cache_dir=cfg.llm_cache or cache_dir("llm", cfg.out / ".llm_cache"),
+        max_concurrency=cfg.llm_concurrency,
+        max_retries=cfg.llm_max_retries,
+        timeout_s=cfg.llm_timeout_s,
+    ) as client:
+        verdicts = judge_chains(client, jobs)
+        log.info("llm judge client stats: %s", client.stats)
+    by_id = {it.id: it for it in items}
+    for iid, v in verdicts.items():
+        if v.supported is False:
+            _clear_chain(by_id[iid])
+            state.chain_drops[REASON_JUDGE] = state.chain_drops.get(REASON_JUDGE, 0) + 1
+    return judge_summary(verdicts)
+
+
+def _clear_chain(item: BenchItem) -> None:
+    item.reasoning_steps = []
+    item.reasoning = ""
 
 
 def _set_chain(item: BenchItem, steps: list[str]) -> None:
@@ -268,7 +400,8 @@ def build_bench(cfg: BuildConfig) -> dict:
         mine_rules(items, by_id, cfg, state)
     else:
         mine_with_llm(items, by_id, cfg, state, source_hash)
-    manifest = build_manifest(items, cfg, state, source_hash)
+    check_chains(items, by_id, cfg, state)
+    manifest = build_manifest(items, cfg, state, source_hash, state.mesh_gold)
     manifest["content_sha256"] = items_sha256(items)  # what predictions record (provenance)
     cfg.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(cfg.out / "bench.jsonl", items)

@@ -1,8 +1,9 @@
 """``cxreason bench``: build the VQA reasoning benchmark and audit it for answer leakage.
 
 - ``cxreason bench build INPUT --out DIR [--projections CSV] [--images DIR] [--seed N]
-  [--miner rules|llm] [--llm-base-url URL] [--llm-model M] [--llm-concurrency N] [--tasks ...]``
-- ``cxreason bench audit DIR_or_BENCH.jsonl [--strict] [--json OUT]``
+  [--miner rules|llm] [--llm-base-url URL] [--llm-model M] [--llm-concurrency N] [--tasks ...]
+  [--check-labels auto|none|FILE] [--judge-model M] [--judge-base-url URL] [--overwrite]``
+- ``cxreason bench audit DIR_or_BENCH.jsonl [--strict] [--mesh REPORTS.csv] [--json OUT]``
 - ``cxreason bench export DIR --out OUT --format vlmevalkit|hf`` and
   ``cxreason bench import SRC --out DIR --format radrbench|nv-reason|vlmevalkit|hf``
   (:mod:`cxreason.bench.interop`)
@@ -88,6 +89,18 @@ def build(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Write into an --out that holds other files."
     ),
+    check_labels: str = typer.Option(
+        "auto",
+        help="Independent labels for the chain check: auto (an Open-I CSV's MeSH column), "
+        "none, or a file (CheXpert-style label CSV such as mimic-cxr-2.0.0-chexpert.csv, or a "
+        "Labels JSONL).",
+    ),
+    judge_model: str | None = typer.Option(
+        None, help="LLM judge of chains (OpenAI-compatible); off when not given."
+    ),
+    judge_base_url: str | None = typer.Option(
+        None, help="Judge endpoint (default: --llm-base-url)."
+    ),
 ) -> None:
     """Build DIR/bench.jsonl and DIR/manifest.json (same inputs and seed -> identical bytes)."""
     from cxreason.bench.build import BuildConfig, build_bench
@@ -116,6 +129,9 @@ def build(
             llm_cache=llm_cache,
             llm_timeout_s=llm_timeout,
             llm_max_retries=llm_max_retries,
+            check_labels=check_labels,
+            judge_model=judge_model,
+            judge_base_url=judge_base_url,
         )
         manifest = build_bench(cfg)
     except (RecordError, FileNotFoundError, ValueError, OutputRefused) as e:
@@ -198,59 +214,135 @@ def audit(
     ),
     tolerance: float = typer.Option(0.03, help="Allowed margin above chance."),
     split: str | None = typer.Option(
-        None, help="Score only this split (frequencies still from train)."
+        None,
+        help="Blind rules: score only this split (frequencies still from train); the validity "
+        "checks always use the whole bench.",
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the audit as JSON here."),
     mesh: Path | None = typer.Option(
-        None, "--mesh", help="Open-I reports CSV: also check answers against its MeSH column."
+        None,
+        "--mesh",
+        help="Open-I reports CSV: also check answers and chains against its MeSH column.",
+    ),
+    probes: bool = typer.Option(
+        True, "--probes/--no-probes", help="Run the learned probes (a few seconds)."
     ),
 ) -> None:
-    """Blind-rule accuracies per closed task vs chance, and the letter distribution."""
+    """Every validity check beside its chance level: blind rules, normality oracle, text probe,
+    id/answer independence and (with --mesh) agreement with the MeSH annotations."""
     from cxreason.bench.audit import any_flagged, audit_items
+    from cxreason.bench.validity import validity_checks
     from cxreason.records import BenchItem, read_records, write_json
 
     bench = path / "bench.jsonl" if path.is_dir() else path
     try:
         items = read_records(bench, BenchItem)
+        gold = _read_mesh(mesh) if mesh is not None else None
     except (RecordError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
+    if not items:
+        raise click.ClickException(f"{bench}: no items")
     rep = audit_items(items, tolerance, split)
-    Console().print(_audit_table(rep, tolerance))
-    if mesh is not None:
-        rep["mesh_agreement"] = _mesh(items, mesh)
+    out = Console(width=max(Console().width, 100))  # the tables need 100 columns
+    out.print(_audit_table(rep, tolerance))
+    checks = validity_checks(items, gold, probes=probes)
+    out.print(_validity_table(checks))
+    if gold is not None:
+        _print_mesh_disagreements(checks["mesh"])
     if json_out is not None:
-        write_json(json_out, rep)
-    if any_flagged({k: v for k, v in rep.items() if k != "mesh_agreement"}):
+        write_json(json_out, {"blind_rules": rep, "validity": checks})
+    leak = any_flagged(rep)
+    if leak:
         console.print("[red]leakage: some blind rule beats chance + tolerance[/red]")
-        if strict:  # SystemExit survives click's non-standalone mode (cxreason.cli.main)
-            raise SystemExit(1)
     else:
         console.print(
             f"[green]no blind rule above chance + {tolerance:g} on any closed task[/green]"
         )
+    if checks["ok"]:
+        console.print("[green]every validity check within its limit[/green]")
+    else:
+        console.print("[red]some validity check is beyond its limit (FAIL rows above)[/red]")
+    if strict and (leak or not checks["ok"]):  # SystemExit survives click's non-standalone mode
+        raise SystemExit(1)
 
 
-def _mesh(items, reports_csv: Path) -> dict:
-    from cxreason.bench.audit import mesh_agreement
+def _read_mesh(reports_csv: Path) -> dict[str, str]:
     from cxreason.data.openi import read_openi_gold
 
-    try:
-        agree = mesh_agreement(items, read_openi_gold(reports_csv))
-    except (RecordError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
-    t = Table(title="Answers vs MeSH annotations (indexed, unambiguous)")
-    for col in ("task", "n", "agree", "rate", "first disagreements"):
-        t.add_column(col)
-    for task, v in agree.items():
-        t.add_row(
-            task,
-            str(v["n"]),
-            str(v["agree"]),
-            f"{v['rate']:.3f}",
-            ", ".join(v["disagreements"][:4]),
+    return read_openi_gold(reports_csv)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def validity_rows(checks: dict) -> list[tuple[str, str, dict]]:
+    """(check name, task, check dict) for every gated or reported figure, in print order."""
+    rows = []
+    for task, c in checks["normality_oracle"].items():
+        rows.append(("oracle (labels)", task, c))
+    for task, c in checks.get("text_probe", {}).items():
+        rows.append(("text probe", task, c))
+    for field, per_task in checks["id_independence"].items():
+        for task, c in per_task.items():
+            rows.append((f"{field} rule", task, c["rule"]))
+            if "probe" in c:
+                rows.append((f"{field} probe", task, c["probe"]))
+    mesh = checks.get("mesh")
+    if mesh:
+        for task, c in mesh["normality_oracle"].items():
+            rows.append(("oracle (MeSH)", task, c))
+        for task, c in mesh["agreement"].items():
+            rows.append(("MeSH agreement", task, c))
+        rows.append(("chains vs MeSH", "all", mesh["chains"]))
+    return rows
+
+
+def _validity_table(checks: dict) -> Table:
+    t = Table(
+        title="Validity checks (value beside its chance level and limit)",
+        caption="oracle: knows only whether the study is abnormal; rule: picks the option "
+        "named in the field; probe: cross-validated logistic regression on that text; noise: "
+        "above its limit but not significantly above chance (binomial p >= 0.05)",
+    )
+    for col in ("check", "task", "n", "value", "chance", "limit", "95% CI", "status"):
+        t.add_column(
+            col,
+            justify="right" if col in ("n", "value", "chance", "limit") else "left",
+            no_wrap=True,
         )
-    Console().print(t)
-    return agree
+    for name, task, c in validity_rows(checks):
+        if "rate" in c:  # an agreement: a floor, not a ceiling
+            value, limit = c["rate"], f">= {c['limit_min']:.2f}" if "limit_min" in c else "-"
+        else:
+            value, limit = c["value"], f"<= {c['limit']:.3f}"
+        ci = c.get("ci95")
+        status = "ok" if c.get("ok", True) else "[red]FAIL[/red]"
+        if c.get("within_noise"):
+            status = "[yellow]noise[/yellow]"
+        if c.get("gated") is False:
+            status = "reported"
+        t.add_row(
+            name,
+            task,
+            str(c["n"]),
+            _fmt(value),
+            _fmt(c.get("chance")),
+            limit,
+            f"{ci[0]:.2f}-{ci[1]:.2f}" if ci else "",
+            status,
+        )
+    return t
+
+
+def _print_mesh_disagreements(mesh: dict) -> None:
+    for task, v in mesh["agreement"].items():
+        if v["disagreements"]:
+            console.print(f"MeSH disagreements, {task}: {', '.join(v['disagreements'][:8])}")
+    if mesh["chains"]["ids"]:
+        console.print(
+            f"chains asserting a MeSH-absent finding: {', '.join(mesh['chains']['ids'][:8])}"
+        )
 
 
 def _audit_table(rep: dict, tol: float) -> Table:

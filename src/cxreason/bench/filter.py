@@ -31,16 +31,46 @@ def reaches_answer(item: BenchItem, steps: Sequence[str]) -> bool:
     return bool(letters) and letters[-1].upper() == item.answer
 
 
-def chain_rejection(item: BenchItem, steps: Sequence[str]) -> str | None:
-    """Why the chain must be dropped, or None when it is kept."""
-    from cxreason.metrics.radrscore import factuality
+def by_image(steps: Sequence[str], prior_report: str | None) -> list[tuple[list[str], str]]:
+    """Steps grouped by the report they must agree with: reference-image steps of a temporal
+    chain (``miner.PRIOR_PREFIX``) with the prior study's report (``None``: the item's own)."""
+    from cxreason.bench.miner import PRIOR_PREFIX
 
+    prior = [s for s in steps if s.startswith(PRIOR_PREFIX)]
+    rest = [s for s in steps if not s.startswith(PRIOR_PREFIX)]
+    if not prior:
+        return [(rest, "")]
+    return [(rest, ""), (prior, prior_report if prior_report is not None else "")]
+
+
+def chain_factuality(item: BenchItem, steps: Sequence[str], prior_report: str | None = None):
+    """Factuality of the steps against their reports (entity-weighted), None if no entity."""
+    from cxreason.metrics.radrscore import entities, factuality
+
+    n = agree = 0.0
+    for group, report in by_image(steps, prior_report):
+        text = " ".join(group)
+        k = len(entities(text))
+        if k:
+            n += k
+            agree += k * (factuality(text, report or item.report) or 0.0)
+    return None if n == 0 else agree / n
+
+
+def chain_rejection(
+    item: BenchItem, steps: Sequence[str], prior_report: str | None = None
+) -> str | None:
+    """Why the chain must be dropped, or None when it is kept.
+
+    ``prior_report``: for temporal items, the prior study's report, against which the chain's
+    reference-image steps are checked (``None``: checked against the item's report).
+    """
     if not steps or not any(s.strip() for s in steps):
         return REASON_EMPTY
-    fact = factuality(" ".join(steps), item.report)
+    fact = chain_factuality(item, steps, prior_report)
     if fact is None:
         return REASON_NO_ENTITY
-    if fact < 1.0:
+    if fact < 1.0 - 1e-9:
         return REASON_FACTUALITY
     if not reaches_answer(item, steps):
         return REASON_ANSWER

@@ -17,6 +17,7 @@ Two passes per task:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import re
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cxreason import prompts
-from cxreason.bench.rules import RULES, RuleContext, option_labels, rule_hits
+from cxreason.bench.rules import RULES, RuleContext, label_pairs, option_labels, rule_hits
 from cxreason.records import BenchItem, Mention, Study, bench_report, report_text
 from cxreason.vocab import (
     ABSENT,
@@ -119,10 +120,15 @@ HEDGE = re.compile(
 def confident_labels(
     labels: dict[str, str], mentions: Sequence[Mention], text: str
 ) -> dict[str, str]:
-    """The labeler's labels, with a ``present`` label downgraded to ``uncertain`` when every
-    present mention of it sits in a hedged sentence ("may represent", "X or Y", "cannot be
-    excluded") or a hypothetical/external one ("if", "on CT", "history of"): benchmark answers
-    rest only on confident labels."""
+    """The labeler's labels, with a ``present`` label downgraded to ``uncertain`` when
+
+    - every present mention of it sits in a hedged sentence ("may represent", "X or Y",
+      "cannot be excluded") or a hypothetical/external one ("if", "on CT", "history of"), or
+    - the report contradicts itself: some present mention is also negated in the very same
+      words ("focal airspace consolidation" ... "No focal airspace consolidation"); a change
+      of side or size ("small right effusion", "no left effusion") is not a contradiction.
+
+    Benchmark answers rest only on confident labels."""
     from cxreason.labeling import split_sentences
 
     spans = split_sentences(text)
@@ -130,20 +136,34 @@ def confident_labels(
     for lb, st in labels.items():
         if st != PRESENT or lb == NO_FINDING:
             continue
-        sentences = [
-            text[a:b]
-            for m in mentions
-            if m.label == lb and m.status == PRESENT
-            for a, b in spans
-            if a <= m.start < b
-        ]
+        present = [m for m in mentions if m.label == lb and m.status == PRESENT]
+        sentences = [text[a:b] for m in present for a, b in spans if a <= m.start < b]
         if sentences and all(HEDGE.search(s) for s in sentences):
+            out[lb] = UNCERTAIN
+            continue
+        negated = {_words(m.text) for m in mentions if m.label == lb and m.status == ABSENT}
+        if any(_words(m.text) in negated for m in present):
             out[lb] = UNCERTAIN
     return out
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
 def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+
+
+def item_id(dataset: str, study_id: str, task: str, slot: str = "") -> str:
+    """Opaque stable item id: 16 hex digits of sha256(dataset, study, task, question slot).
+
+    The slot names what the *question* asks (binary/temporal: the finding named in it), never
+    the answer; single, multiple and anomaly items have one question per study and no slot.
+    So the id is the same for every seed and nothing in it depends on the answer.
+    """
+    key = "\x1f".join((dataset or "", study_id, task, slot))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _rng(seed: int, *parts: object) -> random.Random:
@@ -212,29 +232,37 @@ def _finish_report(
 def select_binary(
     infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
 ) -> tuple[list[Draft], BalanceReport]:
-    """Balanced yes/no items per label and split; ``No`` only where certainly not present.
+    """Balanced yes/no items per label and split, with hard negatives.
 
-    A "no" needs the label explicitly absent, or unmentioned in a report stating no abnormality
-    (an unmentioned finding in an abnormal report is not used: it is the least confident case).
+    "Yes": the label is (confidently) present. "No": the label is explicitly absent, or, by the
+    paper's rule, unmentioned (a finding the report does not mention is normal), in a normal or
+    an abnormal report; never uncertain. Per label and split, "No" studies are drawn from each
+    normality stratum (:func:`normality_stratum`) exactly as often as the "Yes" studies come
+    from it, so knowing whether a study is abnormal says nothing about the answer. Within a
+    stratum, explicit negations are used before unmentioned findings (the more confident "No").
     """
-    pairs: dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]] = {}
+    pairs: dict[str, dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]]] = {}
     for lb in FINDING_LABELS:
-        per_split: dict[str, tuple[list[StudyInfo], list[StudyInfo]]] = defaultdict(
-            lambda: ([], [])
+        per_split: dict[str, dict[str, tuple[list[StudyInfo], list[StudyInfo]]]] = defaultdict(
+            lambda: defaultdict(lambda: ([], []))
         )
         for info in infos:
             st = info.status(lb)
+            cell = per_split[info.split][normality_stratum(info)]
             if st == PRESENT:
-                per_split[info.split][0].append(info)
-            elif st == ABSENT or (st is None and info.normal()):
-                per_split[info.split][1].append(info)
-        for split, (yes, no) in per_split.items():
-            rng = _rng(seed, "binary", lb, split)
-            rng.shuffle(yes)
-            rng.shuffle(no)
-        pairs[lb] = dict(per_split)
+                cell[0].append(info)
+            elif st in (ABSENT, None):
+                cell[1].append(info)
+        for split, strata in per_split.items():
+            for stratum, (yes, no) in strata.items():
+                rng = _rng(seed, "binary", lb, split, stratum)
+                rng.shuffle(yes)
+                rng.shuffle(no)
+                no.sort(key=lambda i, _lb=lb: i.status(_lb) != ABSENT)  # stable: keeps shuffle
+        pairs[lb] = per_split
     avail = {
-        lb: sum(2 * min(len(y), len(n)) for y, n in pairs[lb].values()) for lb in FINDING_LABELS
+        lb: sum(2 * min(len(y), len(n)) for st in pairs[lb].values() for y, n in st.values())
+        for lb in FINDING_LABELS
     }
     cap, rare = label_cap(avail, max_ratio, min_label_items)
     rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
@@ -243,23 +271,29 @@ def select_binary(
         scale = 1.0 if cap is None or avail[lb] <= cap else cap / avail[lb]
         kept = 0
         for split in sorted(pairs[lb]):
-            yes, no = pairs[lb][split]
-            n = int(min(len(yes), len(no)) * scale)
-            rep.dropped["yes/no surplus beyond 50/50 per label and split"] += abs(
-                len(yes) - len(no)
-            )
-            rep.dropped["over the per-label cap"] += 2 * (min(len(yes), len(no)) - n)
-            for info, truth in [(i, YES) for i in yes[:n]] + [(i, NO) for i in no[:n]]:
-                drafts.append(_binary_draft(info, lb, truth))
-            kept += 2 * n
+            for stratum in sorted(pairs[lb][split]):
+                yes, no = pairs[lb][split][stratum]
+                n = int(min(len(yes), len(no)) * scale)
+                if len(yes) > len(no):
+                    rep.dropped["yes without a matched hard negative"] += len(yes) - len(no)
+                rep.dropped["over the per-label cap"] += 2 * (min(len(yes), len(no)) - n)
+                for info, truth in [(i, YES) for i in yes[:n]] + [(i, NO) for i in no[:n]]:
+                    drafts.append(_binary_draft(info, lb, truth))
+                kept += 2 * n
         rep.kept[lb] = kept
     return drafts, _finish_report("binary", rep, max_ratio, min_label_items)
+
+
+def normality_stratum(info: StudyInfo) -> str:
+    """What a normality oracle knows of a study: ``normal`` (No Finding present) or
+    ``abnormal`` (anything else, extended findings and uncertain ones included)."""
+    return "normal" if info.normal() else "abnormal"
 
 
 def _binary_draft(info: StudyInfo, label: str, truth: str) -> Draft:
     opts = {"A": YES, "B": NO}
     return Draft(
-        id=f"{info.sid}-binary-{slug(label)}",
+        id=item_id(info.study.dataset, info.sid, "binary", label),
         info=info,
         task="binary",
         question=prompts.BINARY_TEMPLATE.format(finding=label.lower()),
@@ -275,12 +309,13 @@ def _binary_draft(info: StudyInfo, label: str, truth: str) -> Draft:
 # ---------------------------------------------------------------------------------------------
 # single choice
 def _weighted_sample(
-    rng: random.Random, pool: Sequence[str], weights: dict[str, float], k: int
+    rng: random.Random, pool: Sequence[str], weights: dict[str, float], k: int, floor: float = 1.0
 ) -> list[str]:
+    """``k`` distinct draws from ``pool``, each with weight ``weights[x] + floor``."""
     pool = list(pool)
     out: list[str] = []
     for _ in range(k):
-        w = [weights.get(x, 0.0) + 1.0 for x in pool]
+        w = [weights.get(x, 0.0) + floor for x in pool]
         pick = rng.choices(range(len(pool)), weights=w)[0]
         out.append(pool.pop(pick))
     return out
@@ -329,45 +364,92 @@ def share_caps(counts: dict[str, int], max_share: float) -> dict[str, int]:
 def select_single(
     infos: Sequence[StudyInfo], seed: int, max_ratio: float = 2.0, min_label_items: int = 20
 ) -> tuple[list[Draft], BalanceReport]:
-    """One present label (or No Finding) + 3 certainly-not-present labels (never uncertain)."""
-    by_label: dict[str, list[tuple[StudyInfo, list[str]]]] = {lb: [] for lb in CHEXPERT_LABELS}
+    """One item per abnormal study: one present finding + 3 certainly-not-present findings.
+
+    Normal studies give no single-choice item and ``No Finding`` is never an option: it is the
+    answer exactly when the study is normal, so an oracle that knows only normality would pick
+    it (or rule it out) without looking at the named findings. A study with several present
+    findings asks about one of them, chosen to keep the per-label counts balanced (the label
+    with the fewest items so far; ties broken by a seeded draw).
+    """
+    cands: list[tuple[StudyInfo, list[str], list[str]]] = []
     too_few = 0
     for info in infos:
-        truths = [NO_FINDING] if info.normal() else info.present_findings()
-        for lb in truths:
-            pool = [x for x in CHEXPERT_LABELS if x != lb and info.certainly_not_present(x)]
-            if info.normal():
-                pool = [x for x in pool if x != NO_FINDING]
-            if len(pool) >= 3:
-                by_label[lb].append((info, pool))
-            else:
-                too_few += 1
-    avail = {lb: len(v) for lb, v in by_label.items()}
-    cap, rare = label_cap(avail, max_ratio, min_label_items)
-    rep = BalanceReport(available=avail, cap=cap, too_rare=rare)
-    chosen: dict[str, list[tuple[StudyInfo, list[str]]]] = {}
-    for lb, cands in by_label.items():
-        cands = sorted(cands, key=lambda c: c[0].sid)
-        _rng(seed, "single", lb).shuffle(cands)
-        if cap is not None:
-            rep.dropped["over the per-label cap"] += max(0, len(cands) - cap)
-            cands = cands[:cap]
-        chosen[lb] = cands
+        truths = info.present_findings()
+        if not truths or info.normal():
+            continue
+        pool = [x for x in FINDING_LABELS if info.certainly_not_present(x)]
+        if len(pool) >= 3:
+            cands.append((info, truths, pool))
+        else:
+            too_few += 1
+    cands.sort(key=lambda c: c[0].sid)
+    _rng(seed, "single").shuffle(cands)
+    avail: Counter = Counter(lb for _, truths, _ in cands for lb in truths)
+    # the cap follows what each label can really get once every study serves one label
+    reach = {lb: len(v) for lb, v in _fill_labels(cands, None).items()}
+    _, rare = label_cap({lb: avail[lb] for lb in FINDING_LABELS}, max_ratio, min_label_items)
+    enough = [reach[lb] for lb in FINDING_LABELS if avail[lb] >= min_label_items and reach[lb]]
+    cap = int(max_ratio * min(enough)) if enough else None
+    rep = BalanceReport(available={lb: avail[lb] for lb in FINDING_LABELS}, cap=cap, too_rare=rare)
+    chosen = _fill_labels(cands, cap)
+    rep.dropped["over the per-label cap"] += len(cands) - sum(len(v) for v in chosen.values())
     for lb, n in share_caps({k: len(v) for k, v in chosen.items()}, MAX_ANSWER_SHARE).items():
         rep.dropped["over the per-answer share cap"] += len(chosen[lb]) - n
         chosen[lb] = chosen[lb][:n]
+    # a label that is never the answer would be a free elimination as a distractor
+    answers = {lb for lb, picked in chosen.items() if picked}
     drafts = []
-    for lb, cands in chosen.items():
-        rep.kept[lb] = len(cands)
-        drafts.extend(_single_draft(info, lb, pool) for info, pool in cands)
+    for lb, picked in chosen.items():
+        kept = 0
+        for info, pool in picked:
+            pool = [x for x in pool if x in answers]
+            if len(pool) < 3:
+                rep.dropped["fewer than 3 distractors among the task's answers"] += 1
+                continue
+            drafts.append(_single_draft(info, lb, pool))
+            kept += 1
+        rep.kept[lb] = kept
     if too_few:
         rep.dropped["fewer than 3 certainly-absent labels for distractors"] = too_few
     return drafts, _finish_report("single", rep, max_ratio, min_label_items)
 
 
+def _fill_labels(
+    cands: Sequence[tuple[StudyInfo, list[str], list[str]]], cap: int | None
+) -> dict[str, list[tuple[StudyInfo, list[str]]]]:
+    """Give each study (in ``cands`` order, already shuffled) to one of its present labels,
+    water-filling: the label with the fewest studies so far takes next the study with the
+    fewest alternatives, until no label under ``cap`` has a study left. This maximises the
+    smallest per-label count, so a multi-finding study serves the label that needs it most."""
+    by_label: dict[str, list[int]] = {lb: [] for lb in FINDING_LABELS}
+    for i, (_, truths, _) in enumerate(cands):
+        for lb in truths:
+            by_label[lb].append(i)
+    for lb in by_label:  # fewest alternatives first, then the shuffled order
+        by_label[lb].sort(key=lambda i: (len(cands[i][1]), i))
+    used: set[int] = set()
+    chosen: dict[str, list[tuple[StudyInfo, list[str]]]] = {lb: [] for lb in FINDING_LABELS}
+    pos = dict.fromkeys(FINDING_LABELS, 0)
+    while True:
+        open_ = []
+        for lb in FINDING_LABELS:
+            q = by_label[lb]
+            while pos[lb] < len(q) and q[pos[lb]] in used:
+                pos[lb] += 1
+            if pos[lb] < len(q) and (cap is None or len(chosen[lb]) < cap):
+                open_.append(lb)
+        if not open_:
+            return chosen
+        lb = min(open_, key=lambda x: (len(chosen[x]), FINDING_LABELS.index(x)))
+        i = by_label[lb][pos[lb]]
+        used.add(i)
+        chosen[lb].append((cands[i][0], cands[i][2]))
+
+
 def _single_draft(info: StudyInfo, label: str, pool: list[str]) -> Draft:
     d = Draft(
-        id=f"{info.sid}-single-{slug(label)}",
+        id=item_id(info.study.dataset, info.sid, "single"),
         info=info,
         task="single",
         question=prompts.SINGLE_QUESTION,
@@ -381,8 +463,10 @@ def _single_draft(info: StudyInfo, label: str, pool: list[str]) -> Draft:
     def cands(
         rng: random.Random, letter: str, n: int, weights: dict[str, float] | None = None
     ) -> list[dict[str, str]]:
+        weights = weights or {}
+        floor = 0.01 if QUOTA_FLOOR_KEY in weights else 1.0  # quotas: follow them closely
         return [
-            _arrange(rng, label, _weighted_sample(rng, pool, weights or {}, 3), letter, 4)
+            _arrange(rng, label, _weighted_sample(rng, pool, weights, 3, floor), letter, 4)
             for _ in range(n)
         ]
 
@@ -431,7 +515,7 @@ def select_multiple(
 def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Draft:
     text = ", ".join(truth)
     d = Draft(
-        id=f"{info.sid}-multiple",
+        id=item_id(info.study.dataset, info.sid, "multiple"),
         info=info,
         task="multiple",
         question=prompts.MULTIPLE_QUESTION,
@@ -454,11 +538,19 @@ def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Dr
         weights: dict[str, float] | None = None,
         answer_sets: Sequence[tuple[str, ...]] = (),
     ) -> list[dict[str, str]]:
-        """Most candidates swap some distractors for other studies' answer sets (valid here),
-        so a frequently correct set is not a giveaway either."""
+        """Distractors are other studies' answer sets of the same size (valid here), drawn as
+        often as each set is a truth, so that every option looks like a real answer (a reader
+        with clinical priors cannot rule one out). Where fewer than three distinct such sets
+        exist, candidates mix them into symmetric centre swaps (:func:`centre_swap_options`)."""
         real = [a for a in answer_sets if len(a) == len(truth) and realistic_ok(a)]
+        distinct = {a for a in real if ", ".join(a) != text}
         out = []
         for i in range(n):
+            if len(distinct) >= 3:
+                texts = _distinct_draws(rng, [", ".join(a) for a in real], text, 3)
+                if texts is not None:
+                    out.append(_arrange(rng, text, texts, letter, 4))
+                    continue
             sets = centre_swap_options(rng, truth, allowed, weights or {})
             if sets is None:
                 continue
@@ -475,6 +567,20 @@ def _multiple_draft(info: StudyInfo, truth: list[str], allowed: list[str]) -> Dr
 
     d.candidates = cands
     return d
+
+
+def _distinct_draws(
+    rng: random.Random, pool: Sequence[str], exclude: str, k: int, tries: int = 200
+) -> list[str] | None:
+    """``k`` distinct draws from ``pool`` (with its multiplicity), none equal to ``exclude``."""
+    out: list[str] = []
+    for _ in range(tries):
+        x = rng.choice(pool)
+        if x != exclude and x not in out:
+            out.append(x)
+            if len(out) == k:
+                return out
+    return None
 
 
 def centre_swap_options(
@@ -553,7 +659,7 @@ def select_anomaly(
         counts.update(labels)
         drafts.append(
             Draft(
-                id=f"{info.sid}-anomaly",
+                id=item_id(info.study.dataset, info.sid, "anomaly"),
                 info=info,
                 task="anomaly",
                 question=prompts.ANOMALY_QUESTION,
@@ -623,7 +729,7 @@ def select_temporal(infos: Sequence[StudyInfo], seed: int) -> tuple[list[Draft],
 
 def _temporal_draft(info: StudyInfo, prior: StudyInfo, label: str, cls: str) -> Draft:
     d = Draft(
-        id=f"{info.sid}-temporal-{slug(label)}",
+        id=item_id(info.study.dataset, info.sid, "temporal", label),
         info=info,
         task="temporal",
         question=prompts.TEMPORAL_TEMPLATE.format(finding=label.lower()),
@@ -678,13 +784,24 @@ def draft_prevalence(drafts: Sequence[Draft]) -> Counter:
     return c
 
 
+#: Candidate option sets per task, spread over its items (see finalize_closed).
+SMALL_TASK_CANDIDATES = 4800
+
+
 def finalize_closed(
     drafts: Sequence[Draft], seed: int, n_candidates: int = 24, prevalence: Counter | None = None
 ) -> list[BenchItem]:
-    """Draw options for the closed drafts of ONE task (see the module docstring)."""
+    """Draw options for the closed drafts of ONE task (see the module docstring).
+
+    A small task gets more candidates per item (up to 4x): one item is a larger step of every
+    rule's accuracy there, so keeping all of them within chance + 0.03 needs a wider choice.
+    """
     if not drafts:
         return []
     task = drafts[0].task
+    n_candidates = min(
+        4 * n_candidates, max(n_candidates, -(-SMALL_TASK_CANDIDATES // len(drafts)))
+    )
     train = [d for d in drafts if d.split == "train"] or list(drafts)
     freq: Counter = Counter()
     for d in train:
@@ -694,9 +811,14 @@ def finalize_closed(
         freq_all.update(truth_tokens(d))
     texts = Counter(f"{d.question}|{d.truth}" for d in train)
     prev = prevalence if prevalence is not None else draft_prevalence(drafts)
-    ctx = RuleContext(freq, freq_all, prev, texts)
+    pairs: Counter = Counter()
+    for d in train:
+        pairs.update(label_pairs(truth_tokens(d)) if d.task in ("single", "multiple") else [])
+    ctx = RuleContext(freq, freq_all, prev, texts, pairs)
     weights = {k.split("|")[-1]: float(v) for k, v in freq.items()}
-    answer_sets = sorted({tuple(d.answer_labels) for d in train})
+    # with multiplicity: realistic distractors are drawn as often as each set is a truth, so a
+    # frequently correct set (or label pair) is as frequent among the distractors
+    answer_sets = sorted(tuple(d.answer_labels) for d in train)
     items = []
     whole = _Tally()  # the task over all splits, so that per-split remainders do not add up
     letters_used: Counter = Counter()
@@ -708,16 +830,46 @@ def finalize_closed(
         else:
             letters = balanced_letters(len(group), group[0].n_options, rng, letters_used)
         part = _Tally()
+        quota = _DistractorQuota(group) if task == "single" else None
         for d, letter in zip(group, letters, strict=True):
-            cands = _candidates(d, rng, letter, n_candidates, weights, answer_sets)
+            w = quota.weights() if quota is not None else weights
+            cands = _candidates(d, rng, letter, n_candidates, w, answer_sets)
             if not cands:
                 log.warning("%s: no valid option set; item dropped", d.id)
                 continue
             best, best_hits = _pick(d, cands, letter, ctx, (part, whole))
             for t in (part, whole):
                 t.add(best_hits, 1.0 / d.n_options)
+            if quota is not None:
+                quota.take(best, letter)
             items.append(_item(d, best, letter))
     return items
+
+
+QUOTA_FLOOR_KEY = "\x00quota"
+
+
+class _DistractorQuota:
+    """Single choice: each label should be offered as a distractor (n_options - 1) times as
+    often as it is the answer, within a split, so that "how often is this label right when it
+    is offered" is 1 / n_options for every label (a label-identity probe then learns nothing).
+    Distractors are drawn with weight = the label's remaining quota (+1, see _weighted_sample)."""
+
+    def __init__(self, group: Sequence[Draft]):
+        n = group[0].n_options - 1 if group else 3
+        self.left: Counter = Counter()
+        for d in group:
+            self.left[d.truth] += n
+
+    def weights(self) -> dict[str, float]:
+        """Remaining quota per label; a label with none left keeps a tiny weight (a study whose
+        pool holds only such labels still gets distractors)."""
+        return {lb: float(max(0, v)) for lb, v in self.left.items()} | {QUOTA_FLOOR_KEY: 1.0}
+
+    def take(self, options: dict[str, str], letter: str) -> None:
+        for k, t in options.items():
+            if k != letter:
+                self.left[t] -= 1
 
 
 @dataclass
@@ -750,10 +902,26 @@ def _candidates(
 ) -> list[dict[str, str]]:
     assert d.candidates is not None
     if d.task == "multiple":
-        return d.candidates(rng, letter, n, weights, answer_sets)  # type: ignore[call-arg]
+        cands = d.candidates(rng, letter, n, weights, answer_sets)  # type: ignore[call-arg]
+        return plausible_only(cands, {p for a in answer_sets for p in label_pairs(a)})
     if d.task == "single":
         return d.candidates(rng, letter, n, weights)  # type: ignore[call-arg]
     return d.candidates(rng, letter, n)
+
+
+def plausible_only(
+    cands: list[dict[str, str]], seen_pairs: set[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """The option sets whose every option pairs only findings seen together in some correct
+    answer (train split); all of them when none qualifies. A reader with clinical priors but
+    no image would otherwise rule out a distractor that pairs findings never seen together."""
+    if not seen_pairs:
+        return cands
+
+    def plausible(opts: dict[str, str]) -> bool:
+        return all(p in seen_pairs for t in opts.values() for p in label_pairs(t.split(", ")))
+
+    return [c for c in cands if plausible(c)] or cands
 
 
 def _pick(

@@ -562,7 +562,8 @@ def _asked_label(question: str) -> str | None:
     """The finding a binary or temporal question names (``{finding}`` of the templates)."""
     from cxreason.labeling.ontology import normalize_label_name
 
-    for template in (prompts.BINARY_TEMPLATE, prompts.TEMPORAL_TEMPLATE):
+    templates = (prompts.BINARY_TEMPLATE, prompts.TEMPORAL_TEMPLATE)
+    for template in (*templates, prompts.PAPER_TEMPORAL_TEMPLATE):
         head, _, tail = template.partition("{finding}")
         m = re.fullmatch(
             re.escape(head) + r"(.+?)" + re.escape(tail), " ".join(question.split()), re.I

@@ -24,7 +24,7 @@ from pathlib import Path
 from cxreason.bench import llm_prompts as P
 from cxreason.bench.generators import StudyInfo
 from cxreason.bench.llm_client import LLMClient, LLMError
-from cxreason.bench.miner import final_step, item_plan
+from cxreason.bench.miner import Evidence, final_step, item_plan, temporal_chain
 from cxreason.prompts import format_options
 from cxreason.records import BenchItem, append_jsonl, read_appended_jsonl
 from cxreason.vocab import FINDING_LABELS, UNCERTAIN, canonical_order
@@ -44,9 +44,13 @@ class MineResult:
     item_hash: str = ""
 
 
-def item_hash(item: BenchItem) -> str:
-    """What a chain depends on: question, options, answer, report (a changed item is redone)."""
-    blob = json.dumps([item.question, item.options, item.answer, item.report], ensure_ascii=False)
+def item_hash(item: BenchItem, prior_report: str = "") -> str:
+    """What a chain depends on: question, options, answer, report(s) (a changed item is redone)."""
+    blob = json.dumps(
+        [item.question, item.options, item.answer, item.report]
+        + ([prior_report] if prior_report else []),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -72,8 +76,39 @@ def plan_candidates(item: BenchItem, info: StudyInfo) -> list[str]:
     return item_plan(item, info)
 
 
-def mine_item(client: LLMClient, item: BenchItem, info: StudyInfo, seed: int = 0) -> list[str]:
-    """The three stages for one item; raises :class:`MiningError`."""
+def mine_temporal(client: LLMClient, item: BenchItem, prior: StudyInfo, seed: int = 0) -> list[str]:
+    """A temporal item: the evidence stage on each image's report (reference, then new), then
+    the rules miner's five-step structure (:func:`miner.temporal_chain`), the same for every
+    class, so the LLM's phrasing cannot differ by class."""
+    plan = item_plan(item, prior)
+    found = []
+    for name, report in (("evidence (reference)", prior.report), ("evidence (new)", item.report)):
+        ev = _stage(
+            client,
+            name,
+            P.evidence_messages(report, plan),
+            lambda t, _r=report: P.validate_evidence(t, plan, _r),
+        )
+        found.append(
+            [
+                Evidence(e["finding"], e["status"], e["sentence"])
+                for e in sorted(ev, key=lambda e: plan.index(e["finding"]))
+            ]
+        )
+    return temporal_chain(item, found[0], found[1], random.Random(f"{seed}:{item.id}"))
+
+
+def mine_item(
+    client: LLMClient,
+    item: BenchItem,
+    info: StudyInfo,
+    seed: int = 0,
+    prior: StudyInfo | None = None,
+) -> list[str]:
+    """The three stages for one item (temporal items with ``prior``: :func:`mine_temporal`);
+    raises :class:`MiningError`."""
+    if item.task == "temporal" and prior is not None:
+        return mine_temporal(client, item, prior, seed)
     opts = format_options(item.options)
     cands = plan_candidates(item, info)
     plan = _stage(
@@ -131,17 +166,21 @@ class ProgressLog:
 
 def mine_llm(
     client: LLMClient,
-    jobs: Sequence[tuple[BenchItem, StudyInfo]],
+    jobs: Sequence[tuple[BenchItem, StudyInfo] | tuple[BenchItem, StudyInfo, StudyInfo | None]],
     progress: ProgressLog,
     concurrency: int = 4,
     seed: int = 0,
 ) -> dict[str, MineResult]:
-    """Mine every job not already finished in ``progress``; returns id -> result for all jobs."""
-    hashes = {it.id: item_hash(it) for it, _ in jobs}
+    """Mine every job not already finished in ``progress``; returns id -> result for all jobs.
+
+    A job is (item, study info) or (item, study info, prior study info) for temporal items.
+    """
+    full = [(j[0], j[1], j[2] if len(j) > 2 else None) for j in jobs]
+    hashes = {it.id: item_hash(it, prior.report if prior else "") for it, _, prior in full}
     done = {
         k: v for k, v in progress.load().items() if v.error is None and v.item_hash == hashes.get(k)
     }
-    todo = [(it, info) for it, info in jobs if it.id not in done]
+    todo = [job for job in full if job[0].id not in done]
     log.info(
         "llm miner: %d items, %d already done, %d to mine",
         len(jobs),
@@ -149,10 +188,11 @@ def mine_llm(
         len(todo),
     )
 
-    def work(job: tuple[BenchItem, StudyInfo]) -> MineResult:
-        item, info = job
+    def work(job: tuple[BenchItem, StudyInfo, StudyInfo | None]) -> MineResult:
+        item, info, prior = job
         try:
-            res = MineResult(item.id, mine_item(client, item, info, seed), None, hashes[item.id])
+            steps = mine_item(client, item, info, seed, prior)
+            res = MineResult(item.id, steps, None, hashes[item.id])
         except MiningError as e:
             res = MineResult(item.id, [], str(e), hashes[item.id])
             log.warning("%s: mining failed: %s", item.id, e)
@@ -162,4 +202,4 @@ def mine_llm(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for res in pool.map(work, todo):
             done[res.id] = res
-    return {it.id: done[it.id] for it, _ in jobs}
+    return {it.id: done[it.id] for it, _, _ in full}

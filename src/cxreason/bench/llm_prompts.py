@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from cxreason.vocab import CHEXPERT_LABELS
 
-LLM_PROMPTS_VERSION = "bench-llm-2026-11-23.1"
+LLM_PROMPTS_VERSION = "bench-llm-2026-12-01.1"
 
 STATUSES = ("present", "absent", "uncertain", "not_mentioned")
 
@@ -49,6 +49,19 @@ REFINE_USER = """Question: {question}
 Options: {options}
 Evidence: <evidence>{evidence}</evidence>
 Final sentence: <final>{final}</final>"""
+
+JUDGE_SYSTEM = """STAGE: judge
+You are a radiologist checking a reasoning chain written about a chest X-ray against the
+radiology report of that X-ray. A step is unsupported when it states a finding the report
+does not support: a finding the report negates or does not mention stated as present, a
+finding the report attributes to something else (e.g. a density the report calls a hiatal
+hernia used as lung opacity), a present finding stated as absent, or a wrong side. Steps that
+only plan the review or state the answer are supported when their findings are. A finding
+the report does not mention is normal. Reply with one JSON object:
+{"unsupported_steps": [<1-based step number>, ...], "reason": "<short>"}"""
+
+JUDGE_USER = """Report: <report>{report}</report>
+Steps: <steps>{steps}</steps>"""
 
 RETRY_NOTE = (
     "Your previous reply was not valid ({error}). Reply again with only the JSON object described."
@@ -91,6 +104,14 @@ def refine_messages(question: str, options: str, evidence: list[dict], final: st
                 question=question, options=options or "none", evidence=_dumps(evidence), final=final
             ),
         },
+    ]
+
+
+def judge_messages(report: str, steps: Sequence[str]) -> list[dict]:
+    numbered = [{"step": i, "text": t} for i, t in enumerate(steps, 1)]
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {"role": "user", "content": JUDGE_USER.format(report=report, steps=_dumps(numbered))},
     ]
 
 
@@ -173,3 +194,17 @@ def validate_refine(text: str, final: str) -> list[str]:
     if "report" in low:
         raise SchemaError("steps must describe the image, never a report")
     return steps
+
+
+def validate_judge(text: str, n_steps: int) -> list[int]:
+    """The unsupported step numbers (1-based, sorted, distinct; empty: the chain is supported)."""
+    obj = _load_object(text)
+    bad = obj.get("unsupported_steps")
+    if not isinstance(bad, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) for x in bad
+    ):
+        raise SchemaError('"unsupported_steps" must be a list of step numbers')
+    out = sorted(set(bad))
+    if any(not 1 <= x <= n_steps for x in out):
+        raise SchemaError(f"step numbers must be between 1 and {n_steps}")
+    return out

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from cxreason import __version__
 from cxreason.bench.audit import audit_items
 from cxreason.bench.llm_prompts import LLM_PROMPTS_VERSION
+from cxreason.bench.validity import validity_checks
 from cxreason.prompts import PROMPTS_VERSION
 from cxreason.records import BENCH_TASKS, SPLITS, BenchItem
 from cxreason.vocab import VOCAB_VERSION, canonical_order
@@ -20,7 +21,7 @@ from cxreason.vocab import VOCAB_VERSION, canonical_order
 if TYPE_CHECKING:
     from cxreason.bench.build import BuildConfig, BuildState
 
-BENCH_FORMAT = "cxreason-bench-v1"
+BENCH_FORMAT = "cxreason-bench-v2"
 SPLIT_ORDER = SPLITS
 
 
@@ -34,7 +35,11 @@ def _by_label(d: dict[str, int]) -> dict[str, int]:
 
 
 def build_manifest(
-    items: Sequence[BenchItem], cfg: BuildConfig, state: BuildState, source_hash: str
+    items: Sequence[BenchItem],
+    cfg: BuildConfig,
+    state: BuildState,
+    source_hash: str,
+    gold: dict[str, str] | None = None,
 ) -> dict:
     per_task = Counter(it.task for it in items)
     per_split = Counter(it.split for it in items)
@@ -81,6 +86,10 @@ def build_manifest(
             "split_ratios": list(cfg.ratios),
             "miner": cfg.miner,
             "llm_model": cfg.llm_model if cfg.miner == "llm" else None,
+            "check_labels": cfg.check_labels
+            if cfg.check_labels in ("auto", "none")
+            else Path(cfg.check_labels).name,
+            "judge_model": cfg.judge_model,
             "max_label_ratio": cfg.max_ratio,
             "min_label_items": cfg.min_label_items,
             "multiple_min_labels": cfg.multiple_min_labels,
@@ -104,6 +113,7 @@ def build_manifest(
             "answer_only": len(items) - kept,
             "dropped_by_reason": dict(sorted(state.chain_drops.items())),
             "rules_fallback_used": state.chain_retried,
+            "independent_checks": state.chain_checks,
             "mining_failures": sorted(state.mining_failures, key=lambda f: f["id"]),
         },
         "dropped": {
@@ -135,4 +145,7 @@ def build_manifest(
             "missing_list": sorted(state.missing_images),
         },
         "audit": audit,
+        # the cheap validity checks (no learned probe: `cxreason bench audit` runs those);
+        # with Open-I MeSH, "chains" is 0 by construction (the build dropped those chains)
+        "validity": validity_checks(items, gold, probes=False),
     }

@@ -32,6 +32,18 @@ _REPORTISH = re.compile(
     re.IGNORECASE,
 )
 
+#: Change words: a sentence using them compares two studies, so it is not an observation of
+#: one image (temporal chains state the change in their own comparison step).
+_COMPARATIVE = re.compile(
+    r"increas|decreas|worse|improv|progress|resolv|new\b|newly|larger|smaller|enlarging|"
+    r"persist|redemonstrat|no longer|developed|development|since|slight(?:ly)? (?:more|less)",
+    re.IGNORECASE,
+)
+#: Prefixes of the per-image evidence steps of temporal chains (the filter routes a step to the
+#: report of the image it describes by these).
+PRIOR_PREFIX = "Reference image:"
+CURRENT_PREFIX = "New image:"
+
 _ENUM = re.compile(r"^\s*\d+\s*[.)]\s*")
 
 # Phrase of each label inside negative lists and answers.
@@ -61,6 +73,7 @@ PRESENT_TEMPLATES: dict[str, tuple[str, ...]] = {
     "Support Devices": ("Support devices are present.", "A medical device is visible."),
 }
 NEGATIVE_TEMPLATES = ("There is no visible {x}.", "No {x} is seen.", "I see no {x}.")
+UNCERTAIN_TEMPLATE = "A {x} is possible but not certain."
 SINGLE_NEGATIVE = {
     "Cardiomegaly": (
         "The heart size is normal, without cardiomegaly.",
@@ -128,18 +141,20 @@ def item_plan(item: BenchItem, info: StudyInfo) -> list[str]:
 
 
 def gather_evidence(plan: Sequence[str], info: StudyInfo) -> list[Evidence]:
-    """Each planned finding's study-level status and the sentence of a mention with that status."""
+    """Each planned finding's study-level status and the sentence of a mention with that status
+    (the first one usable verbatim as an observation, else the first one)."""
     text = info.text
     spans = split_sentences(text)
     out = []
     for lb in plan:
         status = info.labels.get(lb) or NOT_MENTIONED
-        sentence = ""
-        for m in info.mentions:
-            if m.label == lb and m.status == status:
-                sentence = next((text[a:b].strip() for a, b in spans if a <= m.start < b), "")
-                break
-        out.append(Evidence(lb, status, sentence))
+        sentences = [
+            next((text[a:b].strip() for a, b in spans if a <= m.start < b), "")
+            for m in info.mentions
+            if m.label == lb and m.status == status
+        ]
+        clean = [x for x in sentences if _clean_sentence(x)]
+        out.append(Evidence(lb, status, (clean or sentences or [""])[0]))
     return out
 
 
@@ -150,6 +165,7 @@ def _clean_sentence(s: str) -> str | None:
     if (
         not (2 <= len(words) <= 25)
         or _REPORTISH.search(s)
+        or _COMPARATIVE.search(s)
         or HEDGE.search(s)
         or not s[:1].isalpha()
     ):
@@ -175,18 +191,47 @@ def final_step(item: BenchItem, rng: random.Random) -> str:
         verb = "does show" if text == "Yes" else "does not show"
         return f"So this chest X-ray {verb} {NAMES.get(lb, lb.lower())}: the answer is {a}) {text}."
     if item.task == "temporal":
-        lb = question_label(item) or ""
-        change = TEMPORAL_PHRASE[text]
-        if text == "improving" and not item.answer_labels:  # no longer present on the new image
-            change = "has resolved"
-        name = NAMES.get(lb, lb.lower())
-        return (
-            f"Compared with the reference image, the {name} {change}, so the answer is {a}) {text}."
-        )
+        return f"So the progression is {text}: the answer is {a}) {text}."
     if item.answer_labels == [NO_FINDING]:
         return f"No abnormality is present, so the answer is {a}) {text}."
     lead = "The finding present is" if item.task == "single" else "The findings present are"
     return f"{lead} {_join(item.answer_labels, 'and')}, so the answer is {a}) {text}."
+
+
+def observation(ev: Evidence, rng: random.Random, verbatim: bool = True) -> str:
+    """One finding's observation on one image: the report sentence when usable, else a template."""
+    if ev.status == PRESENT:
+        clean = _clean_sentence(ev.sentence) if verbatim else None
+        return clean or rng.choice(PRESENT_TEMPLATES[ev.label])
+    if ev.status == UNCERTAIN:
+        return UNCERTAIN_TEMPLATE.format(x=NAMES[ev.label])
+    return rng.choice(NEGATIVE_TEMPLATES).format(x=NAMES[ev.label])
+
+
+def comparison_step(item: BenchItem) -> str:
+    """The temporal chain's comparison: the change of the named finding, one form per class."""
+    lb = question_label(item) or ""
+    cls = (item.options or {}).get(item.answer, "")
+    change = TEMPORAL_PHRASE[cls]
+    if cls == "improving" and not item.answer_labels:  # no longer present on the new image
+        change = "has resolved"
+    return f"Compared with the reference image, the {NAMES.get(lb, lb.lower())} {change} on the new image."
+
+
+def temporal_chain(
+    item: BenchItem,
+    prior: Sequence[Evidence],
+    current: Sequence[Evidence],
+    rng: random.Random,
+    verbatim: bool = True,
+) -> list[str]:
+    """The same five steps for every class: plan, reference-image evidence, new-image evidence,
+    comparison, conclusion. Only the comparison and the conclusion name the class."""
+    regions = _join(list(dict.fromkeys(REGIONS.get(e.label, "the lung fields") for e in current)))
+    steps = [f"I compare {regions} on the reference image and on the new image."]
+    steps += [f"{PRIOR_PREFIX} {observation(e, rng, verbatim)}" for e in prior]
+    steps += [f"{CURRENT_PREFIX} {observation(e, rng, verbatim)}" for e in current]
+    return [*steps, comparison_step(item), final_step(item, rng)]
 
 
 def rules_chain(

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from cxreason.vocab import LABEL_ORDER
 
@@ -37,8 +38,11 @@ class RuleContext:
     freq_global: Counter = field(default_factory=Counter)
     #: whole correct-option texts (train split of the task)
     freq_text: Counter = field(default_factory=Counter)
+    #: label pairs found together in correct options (train split of the task)
+    freq_pairs: Counter = field(default_factory=Counter)
 
 
+@lru_cache(maxsize=65536)
 def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
     """The tokens an option asserts: its labels (label tasks) or ``question|text``."""
     if task in LABEL_TASKS:
@@ -46,10 +50,11 @@ def option_labels(task: str, question: str, text: str) -> tuple[str, ...]:
     return (f"{question}|{text}",)
 
 
-def _overlap_tokens(task: str, text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def _overlap_tokens(task: str, text: str) -> frozenset[str]:
     if task in LABEL_TASKS:
-        return {t.strip() for t in text.split(",") if t.strip()}
-    return set(_WORD.findall(text.lower()))
+        return frozenset(t.strip() for t in text.split(",") if t.strip())
+    return frozenset(_WORD.findall(text.lower()))
 
 
 def _argbest(
@@ -64,6 +69,7 @@ def _argbest(
     return best_letter  # type: ignore[return-value]
 
 
+@lru_cache(maxsize=65536)
 def _canon_index(task: str, question: str, text: str) -> tuple[int, ...]:
     return tuple(
         LABEL_ORDER.get(lb, len(LABEL_ORDER)) for lb in option_labels(task, question, text)
@@ -148,6 +154,46 @@ def most_frequent_text(task, question, options, ctx) -> str:
     return _argbest(options, lambda text: ctx.freq_text.get(f"{question}|{text}", 0))
 
 
+def label_pairs(labels: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Unordered label pairs of one option (sorted inside each pair)."""
+    return _pairs(tuple(labels))
+
+
+@lru_cache(maxsize=65536)
+def _pairs(labels: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    labs = sorted(labels)
+    return tuple((a, b) for i, a in enumerate(labs) for b in labs[i + 1 :])
+
+
+def _pair_score(task, question, ctx):
+    return lambda text: sum(
+        ctx.freq_pairs.get(p, 0) for p in label_pairs(option_labels(task, question, text))
+    )
+
+
+def most_frequent_pair(task, question, options, ctx) -> str:
+    """The most *plausible* set: whose label pairs were most often correct together (train).
+
+    A reader with clinical priors but no image picks findings that usually come together.
+    """
+    return _argbest(options, _pair_score(task, question, ctx))
+
+
+def least_frequent_pair(task, question, options, ctx) -> str:
+    return _argbest(options, _pair_score(task, question, ctx), lowest=True)
+
+
+def no_implausible_pair(task, question, options, ctx) -> str:
+    """Elimination by plausibility: the option whose *rarest* label pair was most often correct
+    together (an option pairing findings never seen together is ruled out first)."""
+
+    def score(text: str) -> float:
+        pairs = label_pairs(option_labels(task, question, text))
+        return min((ctx.freq_pairs.get(p, 0) for p in pairs), default=0)
+
+    return _argbest(options, score)
+
+
 def longest_words(task, question, options, ctx) -> str:
     return _argbest(options, lambda text: len(text.split()))
 
@@ -164,6 +210,42 @@ def most_overlap(task, question, options, ctx) -> str:
 
 def least_overlap(task, question, options, ctx) -> str:
     return _argbest(options, _overlap_score(task, options), lowest=True)
+
+
+def _nth(options: Mapping[str, str], key: Callable[[str], object], n: int) -> str:
+    """The letter of the option ranked ``n``-th (0-based, ties by letter) by ``key``."""
+    order = sorted(options, key=lambda k: (key(options[k]), k))
+    return order[min(n, len(order) - 1)]
+
+
+def second_shortest(task, question, options, ctx) -> str:
+    """Middle length ranks: filtering against the longest/shortest rules alone would push the
+    truth towards the middle ranks, which a learned probe then finds."""
+    return _nth(options, len, 1)
+
+
+def second_longest(task, question, options, ctx) -> str:
+    return _nth(options, len, len(options) - 2)
+
+
+def second_canonical(task, question, options, ctx) -> str:
+    """The same for the canonical-order rank (canonical_rank is the first)."""
+    return _nth(options, lambda t: _canon_index(task, question, t), 1)
+
+
+def third_canonical(task, question, options, ctx) -> str:
+    return _nth(options, lambda t: _canon_index(task, question, t), 2)
+
+
+def second_most_overlap(task, question, options, ctx) -> str:
+    """Middle overlap ranks (most_overlap/least_overlap are the extremes)."""
+    score = _overlap_score(task, options)
+    return _nth(options, lambda t: -score(t), 1)
+
+
+def third_most_overlap(task, question, options, ctx) -> str:
+    score = _overlap_score(task, options)
+    return _nth(options, lambda t: -score(t), 2)
 
 
 #: The audited rules, in report order (the first five are the paper-style probes).
@@ -184,6 +266,15 @@ RULES: dict[str, Callable[..., str]] = {
     "longest_words": longest_words,
     "most_word_overlap": most_word_overlap,
     "most_frequent_text": most_frequent_text,
+    "most_frequent_pair": most_frequent_pair,
+    "least_frequent_pair": least_frequent_pair,
+    "no_implausible_pair": no_implausible_pair,
+    "second_shortest": second_shortest,
+    "second_longest": second_longest,
+    "second_canonical": second_canonical,
+    "third_canonical": third_canonical,
+    "second_most_overlap": second_most_overlap,
+    "third_most_overlap": third_most_overlap,
 }
 
 
@@ -209,6 +300,15 @@ def answer_texts(items: Iterable) -> Counter:
         for it in items
         if it.options and it.answer in it.options
     )
+
+
+def pair_frequencies(items: Iterable) -> Counter:
+    """Label-pair counts of the correct options of ``items`` (label tasks only)."""
+    c: Counter = Counter()
+    for it in items:
+        if it.task in LABEL_TASKS and it.options and it.answer in it.options:
+            c.update(label_pairs(option_labels(it.task, it.question, it.options[it.answer])))
+    return c
 
 
 def answer_frequencies(items: Iterable) -> Counter:

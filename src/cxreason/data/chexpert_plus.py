@@ -19,7 +19,8 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from cxreason.data.mimic import read_csv_rows, report_missing
+from cxreason.data.csvio import read_csv_rows
+from cxreason.data.mimic import report_missing
 from cxreason.data.sections import split_sections
 from cxreason.records import ImageRef, RecordError, Study
 

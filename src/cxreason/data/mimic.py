@@ -17,14 +17,13 @@ line and column.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cxreason.data.csvio import read_csv_rows
 from cxreason.data.sections import split_sections
 from cxreason.records import ImageRef, RecordError, Study
 from cxreason.vocab import ABSENT, CHEXPERT_LABELS, PRESENT, UNCERTAIN
@@ -47,39 +46,6 @@ LATERAL_POSITIONS = {"LATERAL", "LL", "RL", "LAO", "RAO", "LPO", "RPO", "XTABLE 
 
 
 # ------------------------------------------------------------------ CSV helpers (shared)
-
-
-def read_csv_rows(
-    path: str | os.PathLike, required: Iterable[str]
-) -> list[tuple[int, dict[str, str]]]:
-    """``(line, row)`` pairs of a UTF-8 CSV (BOM allowed; invalid bytes replaced).
-
-    Raises :class:`RecordError` naming the file and the missing column(s) when a required
-    column is absent from the header.
-    """
-    raw = Path(path).read_bytes()
-    text = raw.decode("utf-8-sig", errors="replace")
-    if "\ufffd" in text and b"\xef\xbf\xbd" not in raw:
-        log.warning("%s: invalid UTF-8 replaced with U+FFFD", path)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise RecordError(
-            path,
-            1,
-            f"missing required column(s) {', '.join(repr(c) for c in missing)} "
-            f"(found: {', '.join(header) or 'none'})",
-        )
-    rows = []
-    for row in reader:
-        if None in row:
-            raise RecordError(
-                path, reader.line_num, f"{len(header) + 1}+ fields, header has {len(header)}"
-            )
-        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items()}))
-    return rows
 
 
 def strip_id(value: str, prefix: str) -> str:

@@ -19,7 +19,8 @@ import logging
 import os
 from pathlib import Path
 
-from cxreason.data.mimic import image_path, read_csv_rows, report_missing, report_path, strip_id
+from cxreason.data.csvio import read_csv_rows
+from cxreason.data.mimic import image_path, report_missing, report_path, strip_id
 from cxreason.data.sections import split_sections
 from cxreason.records import ImageRef, RecordError, Study
 

@@ -4,18 +4,18 @@ Reports CSV columns: ``uid, MeSH, Problems, image, indication, comparison, findi
 impression`` (``uid``, ``findings`` and ``impression`` are required). Projections CSV columns:
 ``uid, filename, projection`` (``Frontal``/``Lateral`` -> view ``frontal``/``lateral``).
 Text is kept verbatim, de-identification tokens (``XXXX``) included; invalid UTF-8 bytes are
-replaced (U+FFFD) and reported with file and line.
+replaced (U+FFFD) and reported with file and line. A malformed CSV (wrong field count,
+unbalanced quote) is refused with its file and line (:mod:`cxreason.data.csvio`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from pathlib import Path
 
-from cxreason.records import ImageRef, RecordError, Study
+from cxreason.data.csvio import read_csv_rows
+from cxreason.records import ImageRef, Study
 
 log = logging.getLogger(__name__)
 
@@ -25,44 +25,11 @@ REQUIRED_PROJECTION_COLUMNS = ("uid", "filename", "projection")
 _VIEWS = {"frontal": "frontal", "lateral": "lateral", "pa": "frontal", "ap": "frontal"}
 
 
-def read_text_lenient(path: str | os.PathLike, warnings: list[str] | None = None) -> str:
-    """File contents as text; invalid UTF-8 is replaced and reported (file, line) via logging."""
-    raw = Path(path).read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    bad = []
-    for lineno, line in enumerate(raw.split(b"\n"), 1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            bad.append((lineno, e.start))
-    for lineno, col in bad[:20]:
-        msg = f"{path}:{lineno}: invalid UTF-8 at byte {col} of the line; replaced with U+FFFD"
-        log.warning(msg)
-        if warnings is not None:
-            warnings.append(msg)
-    if len(bad) > 20:
-        log.warning("%s: %d more lines with invalid UTF-8", path, len(bad) - 20)
-    return raw.decode("utf-8-sig", errors="replace")
-
-
-def _dict_rows(path, text: str, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    for col in required:
-        if col not in header:
-            raise RecordError(
-                path,
-                1,
-                f"missing required column {col!r} (found columns: {', '.join(header) or 'none'})",
-            )
-    rows = []
-    for row in reader:
-        rows.append((reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}))
-    return rows
+def _dict_rows(
+    path, required: tuple[str, ...], warnings: list[str] | None = None
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows with verbatim text (values not stripped); see :mod:`cxreason.data.csvio`."""
+    return read_csv_rows(path, required, strip=False, warnings=warnings)
 
 
 def read_openi(
@@ -80,10 +47,9 @@ def read_openi(
     are logged and appended to ``missing_out``. Raises :class:`RecordError` naming the file and
     column when a required column is absent.
     """
-    text = read_text_lenient(reports_csv, warnings_out)
     studies: list[Study] = []
     seen: set[str] = set()
-    for line, row in _dict_rows(reports_csv, text, REQUIRED_REPORT_COLUMNS):
+    for line, row in _dict_rows(reports_csv, REQUIRED_REPORT_COLUMNS, warnings_out):
         uid = row["uid"].strip()
         if not uid:
             _warn(warnings_out, f"{reports_csv}:{line}: empty uid; row skipped")
@@ -109,10 +75,9 @@ def read_openi(
 
 def _attach_images(studies, projections_csv, images_dir, missing_out, warnings_out) -> None:
     by_id = {s.study_id: s for s in studies}
-    text = read_text_lenient(projections_csv, warnings_out)
     root = Path(images_dir) if images_dir is not None else None
     missing: list[str] = []
-    for _, row in _dict_rows(projections_csv, text, REQUIRED_PROJECTION_COLUMNS):
+    for _, row in _dict_rows(projections_csv, REQUIRED_PROJECTION_COLUMNS, warnings_out):
         study = by_id.get(row["uid"].strip())
         if study is None or not row["filename"].strip():
             continue
@@ -133,10 +98,9 @@ def _attach_images(studies, projections_csv, images_dir, missing_out, warnings_o
 
 def read_openi_gold(reports_csv: str | os.PathLike, column: str = "MeSH") -> dict[str, str]:
     """uid -> the manual annotation string (``MeSH`` or ``Problems``) of each report."""
-    text = read_text_lenient(reports_csv)
     return {
         row["uid"].strip(): row.get(column, "")
-        for _, row in _dict_rows(reports_csv, text, ("uid", column))
+        for _, row in _dict_rows(reports_csv, ("uid", column))
         if row["uid"].strip()
     }
 

@@ -455,6 +455,9 @@ _CONCEPT_LIST: list[Concept] = [
     _c("pericardial effusion", None, [r"pericardial effusions?"]),
     _c("epicardial fat", None, [r"(?:epicardial|pericardial) fat(?: pads?)?"]),
     _c("soft tissue swelling", None, [r"soft[- ]tissue (?:edema|swelling)"]),
+    # "retrocardiac soft tissue density" (a hiatal hernia), "paratracheal soft tissue density"
+    # (a mass or nodes): a soft-tissue density is not an airspace/lung opacity by itself
+    _c("soft tissue density", None, [r"soft[- ]tissue (?:densit(?:y|ies)|opacit(?:y|ies))"]),
     _c("nipple shadow", None, [r"nipple shadows?"]),
     _c(
         "foreign body",
