@@ -62,12 +62,13 @@ def clear_caches(emb: Embedder) -> None:
     if hasattr(memo, "cache_clear"):
         memo.cache_clear()
     for fn in (
+        rr.claims,
         rr.entities,
         rr._index,
-        rr._keyset,
+        rr._steps_index,
         rr._norm_step,
         rr._split_steps,
-        rr.matched_steps,
+        rr.step_scores,
     ):
         fn.cache_clear()
     emb._cache.clear()

@@ -173,7 +173,12 @@ REFERENCE = " ".join(REFERENCE_STEPS)
 
 
 def test_completeness_counters_saying_little():
-    """One safe negative is perfectly factual but incomplete: completeness tells them apart."""
+    """One safe negative is perfectly factual but incomplete: completeness tells them apart.
+
+    Completeness is RadRScore v2's (issue 13): the share of the reference's findings the
+    reasoning *addresses*; a wrong conclusion about them is factuality's part, so "wrong"
+    below is complete but not factual (v1 scored it 0 on both).
+    """
     terse = "<think>No pneumothorax.</think><answer>A</answer>"
     full = "<think>The heart is enlarged. There is a pleural effusion.</think><answer>A</answer>"
     wrong = "<think>The heart is normal. No effusion.</think><answer>A</answer>"
@@ -181,8 +186,8 @@ def test_completeness_counters_saying_little():
     cols = dict(report=[REPORT] * 5, mode=["cot"] * 4 + ["direct"])
     fact = factuality_reward(outs, **cols)
     comp = completeness_reward(outs, reference=[REFERENCE] * 5, mode=cols["mode"])
-    assert fact[0] == fact[1] == 1.0
-    assert comp[0] == 0.0 and comp[1] == 1.0 and comp[2] == 0.0
+    assert fact[0] == fact[1] == 1.0 and fact[2] == 0.0
+    assert comp[0] == 0.0 and comp[1] == 1.0 and comp[2] == 1.0
     assert comp[3] == 0.0  # CoT sample without <think>
     assert comp[4] is None  # direct mode
     assert completeness_reward([conv(full)], reference=[None]) == [None]

@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from cxreason.metrics.tags import last_block
 from cxreason.records import BenchItem
 from cxreason.vocab import CHEXPERT_LABELS, NO_FINDING, canonical_order
 
 CLOSED_TASKS = ("binary", "single", "multiple", "temporal")
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _LETTER = r"[\(\[]?\s*([A-Za-z])\s*[\)\]]?"
 _PREFIX = r"(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*"
 _LETTER_ONLY_RE = re.compile(rf"^(?:{_PREFIX})?{_LETTER}\s*[.:]?$", re.IGNORECASE)
@@ -59,12 +59,7 @@ class Outcome:
 
 def parse_answer(output: str | None) -> str | None:
     """Content (stripped) of the LAST non-empty ``<answer>...</answer>`` block, else None."""
-    if not output:
-        return None
-    for block in reversed(_ANSWER_RE.findall(output)):
-        if block.strip():
-            return block.strip()
-    return None
+    return last_block(output, "answer")
 
 
 def _norm(text: str) -> str:

@@ -96,11 +96,10 @@ def _prefetch_embeddings(
         refs = [r for r in rr.reference_steps(it) if r.strip()]
         if not steps or not refs:
             continue
-        todo = rr.semantic_candidates(steps, rr.matched_steps(tuple(steps), tuple(refs)))
-        plain_refs = rr.entityless(refs)
-        if todo and plain_refs:
+        todo = rr.semantic_candidates(steps, refs)
+        if todo:
             need.update(steps[i] for i in todo)
-            need.update(plain_refs)
+            need.update(refs)
     embedder.prefetch(sorted(need))
 
 
