@@ -6,7 +6,9 @@ changes: benchmark manifests, caches and training runs record it.
 
 from __future__ import annotations
 
-PROMPTS_VERSION = "2026-11-23.1"
+from cxreason.vocab import FINDING_LABELS, NO_FINDING
+
+PROMPTS_VERSION = "2026-12-01.1"  # .1: the anomaly question lists the allowed labels
 
 SYSTEM_PROMPT = "You are a helpful AI assistant."
 
@@ -20,7 +22,14 @@ COT_SUFFIX = (
 BINARY_TEMPLATE = "Does this chest X-ray show {finding}?"
 SINGLE_QUESTION = "Which finding is in this chest X-ray?"
 MULTIPLE_QUESTION = "Which findings are in this chest X-ray?"
-ANOMALY_QUESTION = "Which findings are in this chest X-ray?"
+#: The anomaly question names the allowed answers (the CheXpert findings in canonical order, or
+#: No Finding), so a model knows the vocabulary its answer is scored against: an
+#: out-of-vocabulary term is a false positive.
+ANOMALY_QUESTION = (
+    "Which findings are in this chest X-ray? Answer with one or more of: "
+    + ", ".join(FINDING_LABELS)
+    + f"; or {NO_FINDING}."
+)
 TEMPORAL_TEMPLATE = (
     "You are given two images: one reference image and one new image. "
     "Please identify the progression of {finding}."

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -220,32 +221,36 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
         return ()
     triggers = [(s, e, *TRIGGER_INFO[i]) for s, e, i in trigger_hits]
     if PUNCT_RE.search(lower):
-        inside = [(s, e) for s, e, _ in trigger_hits]
+        inside = _covered(trigger_hits)
         triggers.extend(
             (m.start(), m.end(), *PUNCT_INFO[m.group()])
             for m in PUNCT_RE.finditer(lower)
-            if not any(s <= m.start() < e for s, e in inside)  # "issues:" is part of a trigger
+            if not inside(m.start())  # "issues:" is part of a trigger
         )
         triggers.sort()
     trig_starts = [t[0] for t in triggers]
     generic = _is_generic_sentence(lower)
-    quotes = [m.span(1) for m in _QUOTE.finditer(lower)] if _has_quote(lower) else []
+    has_option = "option" in lower
+    in_quote = _covered(
+        [(*m.span(1), 0) for m in _QUOTE.finditer(lower)] if _has_quote(lower) else []
+    )
     out = []
-    for start, end, i in concept_hits:
+    for k, (start, end, i) in enumerate(concept_hits):
         entry = _ENTRIES[i]
         ctx = _context(lower, start, end, triggers, trig_starts, entry.status is None)
         if ctx[1] is None and generic:
             ctx = (None, GEN)
         if ctx[1] is None and (
-            (quotes and any(a <= start and end <= b for a, b in quotes))
-            or ("option" in lower and _OPTION_AFTER.match(lower, end))
+            (in_quote(start) and in_quote(end - 1))
+            or (has_option and _OPTION_AFTER.match(lower, end))
         ):
             ctx = (None, OPT)
         status, kind = ctx
         status = entry.status or status or PRESENT
         context = CONTEXT_NAMES[kind] if kind is not None else ASSERTED
         qstart = _qualified_start(lower, start, 0)
-        side, zone = _location(lower, qstart, end, concept_hits)
+        next_start = concept_hits[k + 1][0] if k + 1 < len(concept_hits) else len(lower)
+        side, zone = _location(lower, qstart, end, next_start)
         change = _change(lower, qstart, start, end, status)
         out.append((qstart, end, entry.labelled, status, context, side, zone, change))
     return tuple(out)
@@ -270,6 +275,24 @@ def _is_generic_sentence(lower: str) -> bool:
         and not _IMAGE_REF.search(lower)
         and not _SPECIFIC_START.match(lower)
     )
+
+
+def _covered(spans) -> Callable[[int], bool]:
+    """A test ``pos -> bool``: is ``pos`` inside one of ``spans`` (``(start, end, ...)``, sorted
+    by start)? Binary search over the merged spans: linear-time scanning stays linear."""
+    merged: list[list[int]] = []
+    for s, e, *_ in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    starts = [s for s, _ in merged]
+
+    def inside(pos: int) -> bool:
+        i = bisect.bisect_right(starts, pos) - 1
+        return i >= 0 and pos < merged[i][1]
+
+    return inside
 
 
 def _has_quote(lower: str) -> bool:
@@ -415,11 +438,11 @@ _LOCATIVE = re.compile(
 _BOTH_AS_SIDE = re.compile(r"both (?:lungs?|bases|sides|hemithora(?:x|ces)|apices|lower|upper|mid)")
 
 
-def _location(lower: str, qstart: int, end: int, hits) -> tuple[str | None, str | None]:
+def _location(lower: str, qstart: int, end: int, next_start: int) -> tuple[str | None, str | None]:
     """(side, zone) stated by the mention's qualifiers and words, else by a locative phrase right
-    after it (up to a comma, a conjunction or the next mention)."""
+    after it (up to a comma, a conjunction or the next mention at ``next_start``)."""
     words = [m for m in _LOCATION_WORD.finditer(lower, qstart, end) if _is_location(lower, m)]
-    stop = min([s for s, _, _ in hits if s >= end] + [end + 80, len(lower)])
+    stop = max(end, min(next_start, end + 80, len(lower)))
     for cut in (",", ";", ":", "(", " and ", " but ", " with ", " which ", " or "):
         k = lower.find(cut, end, stop)
         if k != -1:

@@ -156,6 +156,8 @@ def score(
         console.print(
             rp.rich_table(scores, title=f"{sys_name} ({len(items)} items, {meta['backend']})")
         )
+        if rp.lenient_summary(scores):
+            console.print(rp.lenient_summary(scores))
         console.print(f"wrote {target / 'scores.json'}")
         systems.append((sys_name, scores, rows))
     if len(systems) > 1:

@@ -18,19 +18,35 @@ def _tag_re(tag: str) -> re.Pattern[str]:
     return re.compile(rf"<(/?){re.escape(tag)}>", re.IGNORECASE)
 
 
-def tag_blocks(text: str, tag: str) -> list[str]:
-    """Contents of the ``<tag>...</tag>`` blocks of ``text``, left to right (case-insensitive
-    tags; what ``re.findall`` with a lazy group would return, in linear time)."""
-    out: list[str] = []
-    open_end: int | None = None
+def block_spans(text: str, tag: str) -> list[tuple[int, int, int, int]]:
+    """``(open_start, content_start, content_end, close_end)`` of each ``<tag>...</tag>`` block,
+    left to right (case-insensitive tags; the blocks ``re.finditer`` with a lazy group would
+    find, in linear time)."""
+    out: list[tuple[int, int, int, int]] = []
+    opened: re.Match[str] | None = None
     for m in _tag_re(tag).finditer(text):
         if m.group(1):
-            if open_end is not None:
-                out.append(text[open_end : m.start()])
-                open_end = None
-        elif open_end is None:
-            open_end = m.end()
+            if opened is not None:
+                out.append((opened.start(), opened.end(), m.start(), m.end()))
+                opened = None
+        elif opened is None:
+            opened = m
     return out
+
+
+def tag_blocks(text: str, tag: str) -> list[str]:
+    """Contents of the ``<tag>...</tag>`` blocks of ``text``, left to right."""
+    return [text[a:b] for _, a, b, _ in block_spans(text, tag)]
+
+
+def remove_blocks(text: str, tag: str) -> str:
+    """``text`` without its ``<tag>...</tag>`` blocks (each replaced by a space)."""
+    parts, pos = [], 0
+    for start, _, _, end in block_spans(text, tag):
+        parts.append(text[pos:start])
+        pos = end
+    parts.append(text[pos:])
+    return " ".join(parts)
 
 
 def last_block(text: str | None, tag: str) -> str | None:
