@@ -143,7 +143,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         "pre",
         [
             r"if (?:there (?:is|are|be)|any)|in case of|should there be",
-            r"(?:whether|if) (?:or not )?(?:there (?:is|are|was|were|be) )?(?:any )?",
+            r"(?:whether|if)(?: or not)?(?: there (?:is|are|was|were|be))?(?: any)?",
             # a purpose or a search: "to determine whether", "we assess the lungs for"
             r"to (?:determine|assess|evaluate|check|see|identify|investigate|confirm|verify"
             r"|exclude|detect|look for|establish|distinguish|differentiate|ascertain|rule out"
