@@ -203,3 +203,16 @@ def test_parsing_and_scoring_are_linear_in_the_output_length(unit, wrap):
         if large < 0.02:
             continue  # too fast to time reliably: nothing quadratic here
         assert large / max(small, 1e-6) < 8.0, (fn.__name__, small, large)
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        ("In summary, the answer is No Finding. The answer is No Finding.", "No Finding"),
+        ("The findings are Edema and Cardiomegaly.", "Edema and Cardiomegaly"),
+        ("A 2.5 cm nodule is seen. Answer: Lung Lesion", "Lung Lesion"),
+        ("Findings: Cardiomegaly\nThat is all.", "Cardiomegaly"),
+    ],
+)
+def test_lenient_anomaly_answer(text, answer):
+    assert lenient_answer(text, "anomaly") == answer

@@ -39,8 +39,9 @@ _LETTER_LINE = re.compile(rf"^{_MARK}([A-H])[).:]\s*(.*)$")
 _LETTER_PAREN = re.compile(r"(?<![A-Za-z0-9])[(\[]?([A-H])\)\s*([^\n]*)")
 #: Anomaly items: "the findings are Edema and Cardiomegaly", "Answer: No Finding".
 _FINDINGS_ARE = re.compile(
-    r"\b(?:answer|findings?|diagnos[ie]s|impression)\s*(?:is|are|include|:)\s*:?\s*([^\n]+)$",
-    re.IGNORECASE,
+    r"\b(?:answer|findings?|diagnos[ie]s|impression)\s*(?:is|are|include|:)\s*:?\s*"
+    r"([^\n]+?)\s*(?=\.(?!\d)|$)",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
@@ -63,12 +64,10 @@ def lenient_answer(output: str | None, task: str = "single") -> str | None:
     text = _TAGS.sub(" ", output)
     tail = text[-TAIL_CHARS:]
     if task == "anomaly":
-        lines = [ln for ln in tail.splitlines() if ln.strip()]
-        for ln in reversed(lines[-3:]):
-            m = _FINDINGS_ARE.search(ln)
-            if m and _clean(m.group(1)):
-                return _clean(m.group(1))
-        return None
+        last = tail[_start_of_last_lines(tail, 3) :]
+        said = [_clean(m.group(1)) for m in _FINDINGS_ARE.finditer(last)]
+        said = [a for a in said if a]
+        return said[-1] if said else None
     found: tuple[int, str, str] | None = None  # (end position, letter, text after it)
     for m in _ANSWER_IS.finditer(tail):
         found = (m.end(), m.group(1), _clean(m.group(2)))
