@@ -70,6 +70,8 @@ def clear_caches(emb: Embedder) -> None:
         memo.cache_clear()
     for fn in (
         rr.claims,
+        rr.topics,
+        rr._topic_index,
         rr.entities,
         rr._index,
         rr._discussed,

@@ -89,8 +89,11 @@ def test_completeness_counts_reference_claims_the_reasoning_addresses():
     # ... but not on another side (the reference's effusion is on the right)
     assert completeness("There is a left pleural effusion.", REFERENCE) == 0.0
     assert completeness("There is a pleural effusion.", REFERENCE) == pytest.approx(1 / 5)
-    # a hypothetical mention addresses nothing
+    # a hypothetical mention addresses nothing; an answer option the chain weighs does
     assert completeness("We look for a pleural effusion.", REFERENCE) == 0.0
+    weighed = "Option B mentions an enlarged heart; the images support option B."
+    assert completeness(weighed, REFERENCE) == pytest.approx(1 / 5)
+    assert factuality(weighed, REPORT) is None  # ... but asserts nothing about the image
     assert completeness("anything", "no entity here") == 1.0
 
 

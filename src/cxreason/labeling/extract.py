@@ -231,6 +231,8 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
     trig_starts = [t[0] for t in triggers]
     generic = _is_generic_sentence(lower)
     has_option = "option" in lower
+    topic = _TOPIC_START.match(lower)
+    topic_end = topic.end(1) if topic else -1
     in_quote = _covered(
         [(*m.span(1), 0) for m in _QUOTE.finditer(lower)] if _has_quote(lower) else []
     )
@@ -241,7 +243,8 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
         if ctx[1] is None and generic:
             ctx = (None, GEN)
         if ctx[1] is None and (
-            (in_quote(start) and in_quote(end - 1))
+            end <= topic_end
+            or (in_quote(start) and in_quote(end - 1))
             or (has_option and _OPTION_AFTER.match(lower, end))
         ):
             ctx = (None, OPT)
@@ -263,10 +266,20 @@ _GENERIC_VERB = re.compile(
     r"|regions?|structures?|spots?|collections?|conditions?|signs?) (?:of|where|that|which)\b"
 )
 _IMAGE_REF = re.compile(
-    r"\b(?:images?|x-?rays?|radiographs?|films?|views?|here|this|these|observed|seen|visible"
-    r"|noted|shows|reveals?|demonstrates?|identified|we|i|there)\b"
+    r"\b(?:the|this|these|provided|given|current)\s+(?:[a-z]+\s+)?(?:images?|x-?rays?"
+    r"|radiographs?|films?|views?|study|examination)\b|\b(?:here|we|i|observed|noted"
+    r"|identified|shows|reveals?|demonstrates?)\b|\bthere (?:is|are)\b"
 )
 _SPECIFIC_START = re.compile(r"^[\s\-*\u2022\d.)]*(?:the|this|these|that|there|it|its)\b")
+
+
+#: A sentence that opens on its topic: "Firstly, for pulmonary infiltrates, the absence of ...",
+#: "Regarding the cardiac silhouette: ..." (the topic phrase asserts nothing).
+_TOPIC_START = re.compile(
+    r"^[\s\-*\u2022\d.)]*(?:(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|next|then|finally"
+    r"|lastly|also|now)\s*,?\s*)?(?:for|regarding|concerning|as for|as to|with regard to"
+    r"|in regard to|considering|about)\s([^,:;]{0,120}?)[,:]"
+)
 
 
 def _is_generic_sentence(lower: str) -> bool:

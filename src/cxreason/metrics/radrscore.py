@@ -23,9 +23,12 @@ they name the same concept or its CheXpert label (never ``No Finding``).
   it out; a finding the report does not mention is normal (a negative claim about it is
   correct, a positive one wrong); global statements ("no acute cardiopulmonary abnormality")
   are judged against the whole report. None if the reasoning asserts nothing.
-- completeness(reasoning, reference): share of the reference's claims that the reasoning
-  *addresses*: it asserts something about the same finding (shared key, compatible), whatever
-  it concludes (a wrong conclusion is factuality's part). 1.0 when the reference has no claim.
+- completeness(reasoning, reference): share of the reference's *topics* (its claims and the
+  answer options it weighs) that the reasoning addresses too: it asserts something about the
+  same finding or weighs it as an option (shared key, compatible), whatever it concludes (a
+  wrong conclusion is factuality's part). Options count because chains conclude on them by
+  letter ("for option A, which mentions a nodule, ... ruling out option A"), which an offline
+  reader cannot map back to the finding. 1.0 when the reference has no topic.
 - effectiveness(steps, reference_steps): mean over the reasoning's steps (sentences) of the
   share of the step's claims that the reference steps support (:meth:`EntityIndex.supports`:
   the reference states the same entity; a negative claim is also supported where the
@@ -119,11 +122,27 @@ def entity_from_mention(m) -> Entity:
 @lru_cache(maxsize=200_000)
 def claims(text: str) -> tuple[Claim, ...]:
     """Distinct asserted claims of ``text`` (cached per string), in order of first mention."""
-    from cxreason.labeling.extract import ASSERTED, extract_annotated
+    return _claims(text, ASSERTED_ONLY)
+
+
+@lru_cache(maxsize=200_000)
+def topics(text: str) -> tuple[Claim, ...]:
+    """What ``text`` reasons about: its asserted claims and the answer options it weighs (an
+    option under discussion names a finding the chain then rules in or out, often by the
+    option's letter: "for option A, which mentions a nodule, ... ruling out option A")."""
+    return _claims(text, ASSERTED_OR_OPTION)
+
+
+ASSERTED_ONLY = frozenset({"asserted"})
+ASSERTED_OR_OPTION = frozenset({"asserted", "option"})
+
+
+def _claims(text: str, contexts: frozenset[str]) -> tuple[Claim, ...]:
+    from cxreason.labeling.extract import extract_annotated
 
     spans: dict[tuple[int, int], list[Entity]] = {}
     for m in extract_annotated(text or ""):
-        if m.context == ASSERTED:
+        if m.context in contexts:
             spans.setdefault((m.start, m.end), []).append(entity_from_mention(m))
     return tuple(dict.fromkeys(tuple(dict.fromkeys(es)) for es in spans.values()))
 
@@ -237,14 +256,20 @@ def claim_matches(claim: Claim, index: EntityIndex) -> bool:
 
 
 def completeness(reasoning: str, reference: str) -> float:
-    """Share of the reference's claims that the reasoning addresses (1.0 if none): it asserts
-    something about the same finding (same key, compatible side, zone and change), whatever it
-    concludes; whether the conclusion is right is factuality's part."""
-    ref = claims(reference)
+    """Share of the reference's topics (:func:`topics`: asserted claims and answer options
+    weighed) that the reasoning addresses too (1.0 if none): it asserts something about the
+    same finding, or weighs it as an option (same key, compatible side, zone and change),
+    whatever it concludes; whether the conclusion is right is factuality's part."""
+    ref = topics(reference)
     if not ref:
         return 1.0
-    cand = _index(reasoning)
+    cand = _topic_index(reasoning)
     return sum(any(cand.covers(e) for e in c) for c in ref) / len(ref)
+
+
+@lru_cache(maxsize=50_000)
+def _topic_index(text: str) -> EntityIndex:
+    return EntityIndex(e for c in topics(text) for e in c)
 
 
 @lru_cache(maxsize=50_000)
