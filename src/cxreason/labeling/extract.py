@@ -156,19 +156,31 @@ def extract_mentions(text: str) -> list[Mention]:
     template sentences such as "No pneumothorax."). Not-asserted mentions (hypothetical,
     generic, historical, option discussion) are left out.
     """
-    return [a.mention() for a in extract_annotated(text) if a.context == ASSERTED]
+    return [
+        Mention(name, label, status, text[a + qs : a + e], a + qs, a + e)
+        for a, qs, e, concepts, status, context, *_ in _hits(text)
+        if context == ASSERTED
+        for name, label in concepts
+    ]
+
+
+def _hits(text: str):
+    """(sentence start, *hit) for every mention of every sentence of ``text``."""
+    if not text:
+        return
+    lower = _lower(text)
+    for a, b in split_sentences(text):
+        sent = lower[a:b]
+        hits = _sentence_mentions(sent) if b - a <= _CACHE_MAX_CHARS else _scan_sentence(sent)
+        for h in hits:
+            yield (a, *h)
 
 
 def extract_annotated(text: str) -> list[AnnotatedMention]:
     """Every concept mention of ``text`` with status, assertion context, side and change."""
-    if not text:
-        return []
-    lower = _lower(text)
     out: list[AnnotatedMention] = []
-    for a, b in split_sentences(text):
-        sent = lower[a:b]
-        hits = _sentence_mentions(sent) if b - a <= _CACHE_MAX_CHARS else _scan_sentence(sent)
-        for qs, e, concepts, status, context, side, zone, change in hits:
+    if text:
+        for a, qs, e, concepts, status, context, side, zone, change in _hits(text):
             for name, label in concepts:
                 out.append(
                     AnnotatedMention(
@@ -511,18 +523,24 @@ def _change(lower: str, qstart: int, start: int, end: int, status: str) -> str |
     lo = qstart
     for _ in range(4):
         j = lower.rfind(" ", max(0, lo - 30), max(0, lo - 1))
-        if j == -1 or any(c in lower[j:lo] for c in ",;:("):
+        if j == -1 or _CLAUSE_PUNCT.search(lower, j, lo):
             break
         lo = j + 1
     hi = end
-    for m in _WORD_RE.finditer(lower, end, min(len(lower), end + 60)):
-        if any(c in lower[hi : m.start()] for c in ",;:("):
+    for n, m in enumerate(_WORD_RE.finditer(lower, end, min(len(lower), end + 60)), 1):
+        if _CLAUSE_PUNCT.search(lower, hi, m.start()):
             break
         hi = m.end()
-        if len(_WORD_RE.findall(lower, end, hi)) >= 8:
+        if n >= 8:
             break
     window = lower[lo:hi]
+    if not _ANY_CHANGE.search(window):
+        return None
     for change in CHANGES:
         if _CHANGE_PATTERNS[change].search(window):
             return change
     return None
+
+
+_CLAUSE_PUNCT = re.compile(r"[,;:(]")
+_ANY_CHANGE = re.compile("|".join(f"(?:{p.pattern})" for p in _CHANGE_PATTERNS.values()))
