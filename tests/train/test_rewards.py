@@ -284,3 +284,33 @@ def test_format_gate_stops_repeated_answer_hacking():
     )
     assert direct == [1.0]
     assert gated[2](["<answer>A</answer>"], report=[REPORT], mode=["direct"]) == [None]
+
+
+def test_process_rewards_follow_radrscore_v2():
+    """The factuality, completeness and radrscore rewards are RadRScore's functions, so they
+    changed with RadRScore v2 (issue 13): side and temporal change are checked, statements that
+    are not assertions are ignored, and effectiveness is per claim."""
+    report = "FINDINGS: Small right pleural effusion. No left effusion. The heart is enlarged."
+    ref_steps = ["There is a small right pleural effusion.", "The heart is enlarged."]
+    reference = " ".join(ref_steps)
+
+    def rewards(think: str) -> tuple:
+        out = [conv(f"<think>{think}</think><answer>A</answer>")]
+        cols = dict(report=[report], reference=[reference], reference_steps=[ref_steps])
+        return (
+            factuality_reward(out, report=[report])[0],
+            completeness_reward(out, reference=[reference])[0],
+            radrscore_reward(out, **cols)[0],
+        )
+
+    right = rewards("There is a small right pleural effusion. The heart is enlarged.")
+    flipped = rewards("There is a small left pleural effusion. The heart is enlarged.")
+    assert right == (1.0, 1.0, 1.0)
+    assert flipped[0] == 0.5 and flipped[2] < right[2]  # v1: the side flip scored 1.0
+    hedged = rewards(
+        "There is a small right pleural effusion. The heart is enlarged. "
+        "A pneumothorax would appear as a thin pleural line. Option C mentions edema."
+    )
+    assert hedged[0] == 1.0  # v1: 0.5 (pneumothorax and edema read as claimed findings)
+    padded = rewards("The heart is enlarged, and there is a pneumothorax, a fracture and edema.")
+    assert padded[2] < rewards("The heart is enlarged.")[2]  # fabrications dilute the step
