@@ -1,9 +1,11 @@
 """Offline scoring speed (items/s after the MiniLM load) and the judge calls the LLM mode needs.
 
 Builds the benchmark from an Open-I reports CSV with ``cxreason.bench`` (or takes ``--bench``),
-makes two prediction sets (each item's own reference chain; a same-task chain of another study
-with other findings), then times ``score_predictions`` + ``aggregate`` (1000-resample bootstrap):
-cold (empty entity and embedding caches) and warm. Prints JSON.
+makes three prediction sets (each item's own reference chain; a same-task chain of another
+study with other findings; the reference chain as free text without tags, which only the
+lenient reading scores), then times ``score_predictions`` (both readings) + ``aggregate``
+(1000-resample bootstrap): cold (empty entity and embedding caches) and warm. Checks that
+repeated runs give identical scores. Prints JSON.
 
     .venv/bin/python benchmarks/score_speed.py ../shared/data/openi/indiana_reports.csv [--repeat 3]
 """
@@ -36,6 +38,11 @@ def reference_outputs(items) -> dict[str, str]:
     return {it.id: f"<think>{it.reasoning}</think><answer>{it.answer}</answer>" for it in items}
 
 
+def free_text_outputs(items) -> dict[str, str]:
+    """The reference chain without tags, ending with "The answer is X." (lenient reading only)."""
+    return {it.id: f"{it.reasoning} The answer is {it.answer}." for it in items}
+
+
 def foreign_outputs(items) -> dict[str, str]:
     """Each item: the chain of the next same-task item from a study with other present labels."""
     present = {}
@@ -62,12 +69,16 @@ def clear_caches(emb: Embedder) -> None:
     if hasattr(memo, "cache_clear"):
         memo.cache_clear()
     for fn in (
+        rr.claims,
+        rr.topics,
+        rr._topic_index,
         rr.entities,
         rr._index,
-        rr._keyset,
+        rr._discussed,
+        rr._steps_index,
         rr._norm_step,
         rr._split_steps,
-        rr.matched_steps,
+        rr.step_scores,
     ):
         fn.cache_clear()
     emb._cache.clear()
@@ -107,13 +118,16 @@ def main(argv=None) -> int:
     for name, outs in (
         ("reference", reference_outputs(items)),
         ("foreign", foreign_outputs(items)),
+        ("free_text", free_text_outputs(items)),
     ):
         ordered = [outs.get(it.id) for it in items]
         clear_caches(emb)
         n0, e0 = emb.n_encoded, emb.encode_s
         cold_s, scores = timed(items, outs, emb)
         encoded, embed_s = emb.n_encoded - n0, emb.encode_s - e0
-        warm = min(timed(items, outs, emb)[0] for _ in range(args.repeat))
+        warm_runs = [timed(items, outs, emb) for _ in range(args.repeat)]
+        warm = min(t for t, _ in warm_runs)
+        deterministic = all(s == scores for _, s in warm_runs)
         plan = LLMJudge.plan_calls(items, ordered)
         result["sets"][name] = {
             "cold_s": round(cold_s, 3),
@@ -123,7 +137,10 @@ def main(argv=None) -> int:
             "cold_embedding_s": round(embed_s, 3),
             "cold_items_per_s_excluding_embedding": round(len(items) / (cold_s - embed_s), 1),
             "sentences_embedded": encoded,
+            "deterministic": deterministic,
             "radrscore": round(scores["radrscore"]["value"], 4),
+            "lenient_radrscore": round(scores["lenient"]["radrscore"]["value"], 4),
+            "lenient_accuracy": round(scores["lenient"]["accuracy"]["value"], 4),
             "factuality": round(scores["factuality"]["value"], 4),
             "accuracy": round(scores["accuracy"]["value"], 4),
             "llm_judge_calls": plan,

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-PROMPTS_VERSION = "2026-11-30.2"
+from cxreason.vocab import FINDING_LABELS, NO_FINDING
+
+# .3 (one bump for three changes made in parallel): prompt profiles, the temporal question names
+# the reference image, the anomaly question lists the allowed labels.
+PROMPTS_VERSION = "2026-11-30.3"
 
 SYSTEM_PROMPT = "You are a helpful AI assistant."
 
@@ -27,7 +31,14 @@ COT_SUFFIX = (
 BINARY_TEMPLATE = "Does this chest X-ray show {finding}?"
 SINGLE_QUESTION = "Which finding is in this chest X-ray?"
 MULTIPLE_QUESTION = "Which findings are in this chest X-ray?"
-ANOMALY_QUESTION = "Which findings are in this chest X-ray?"
+#: The anomaly question names the allowed answers (the CheXpert findings in canonical order, or
+#: No Finding), so a model knows the vocabulary its answer is scored against: an
+#: out-of-vocabulary term is a false positive.
+ANOMALY_QUESTION = (
+    "Which findings are in this chest X-ray? Answer with one or more of: "
+    + ", ".join(FINDING_LABELS)
+    + f"; or {NO_FINDING}."
+)
 #: The SPEC wording, plus which image is which (images come in this order: reference first).
 TEMPORAL_TEMPLATE = (
     "You are given two images: one reference image and one new image. "

@@ -1,9 +1,11 @@
 """A real OpenAI-compatible judge server for tests (FastAPI + uvicorn on loopback).
 
-Its replies are valid judge JSON *computed from the request* with the labeler, so scores
-through it are checkable: extraction -> the labeler's concepts and statuses; entity matching ->
-same concept name (else same CheXpert label), statuses agree by polarity; step matching -> same text or a shared
-(concept, polarity). ``state["bad_json_for"] = "TASK: X"`` makes it answer garbage to that
+Its replies are valid judge JSON *computed from the request* with the offline backend's own
+rules (:mod:`cxreason.metrics.radrscore`), so scores through it are checkable: key findings ->
+the offline claims (each encoded as JSON in ``observation`` so later requests can read it
+back); fact check -> ``claim_agrees`` with the report; recall -> ``covers``; step support ->
+the offline per-claim support (no similarity: a step without claims is supported only when it
+equals a reference step). ``state["bad_json_for"] = "TASK: X"`` makes it answer garbage to that
 request kind (until a repair turn, or always with ``state["bad_json_always"] = True``).
 """
 
@@ -18,18 +20,8 @@ import time
 import uvicorn
 from fastapi import FastAPI, Request
 
-from cxreason.labeling import extract_mentions
 from cxreason.labeling.ontology import CONCEPTS
-
-
-def _pol(status: str) -> str:
-    return "neg" if status == "absent" else "pos"
-
-
-def _label(concept: str) -> str | None:
-    """The concept's CheXpert label: the fake judge's notion of "same clinical meaning"."""
-    label = CONCEPTS[concept].label if concept in CONCEPTS else None
-    return None if label == "No Finding" else label
+from cxreason.metrics import radrscore as rr
 
 
 def _after(marker: str, text: str, until: str | None = None) -> str:
@@ -37,40 +29,55 @@ def _after(marker: str, text: str, until: str | None = None) -> str:
     return body.split(until, 1)[0] if until else body
 
 
+def _encode(claim: rr.Claim) -> dict:
+    ents = [[e.concept, e.side, e.zone, e.change, e.is_global] for e in claim]
+    status = "absent" if claim[0].polarity == rr.NEGATIVE else "present"
+    return {"observation": json.dumps(ents), "status": status}
+
+
+def _decode(finding: dict) -> rr.Claim:
+    pol = rr.NEGATIVE if finding["status"] == "absent" else rr.POSITIVE
+    return tuple(
+        rr.Entity(c, CONCEPTS[c].label, pol, g, side, change, zone)
+        for c, side, zone, change, g in json.loads(finding["observation"])
+    )
+
+
 def _reply(user: str) -> dict:
-    if user.startswith("TASK: ENTITY_EXTRACTION"):
+    if user.startswith("TASK: KEY_FINDINGS"):
         text = re.search(r"<<<\n(.*)\n>>>", user, re.DOTALL).group(1)
-        ents = [{"name": m.concept, "status": m.status} for m in extract_mentions(text)]
-        return {"entities": ents}
-    if user.startswith("TASK: ENTITY_MATCHING"):
-        a = json.loads(_after("LIST A:\n", user, "\nLIST B:"))
-        b = json.loads(_after("LIST B:\n", user))
-        out = []
-        for e in a:
-            same = [f for f in b if f["name"] == e["name"]]
-            same = same or [
-                f for f in b if _label(f["name"]) and _label(f["name"]) == _label(e["name"])
+        return {"findings": [_encode(c) for c in rr.claims(text)]}
+    if user.startswith("TASK: FACT_CHECK"):
+        report = re.search(r"<<<\n(.*)\n>>>", user, re.DOTALL).group(1)
+        findings = json.loads(_after("FINDINGS:\n", user))
+        index = rr._index(report)
+        return {
+            "verdicts": [
+                {"id": f["id"], "correct": rr.claim_agrees(_decode(f), index)} for f in findings
             ]
-            agree = [f for f in same if _pol(f["status"]) == _pol(e["status"])]
-            best = (agree or same or [None])[0]
+        }
+    if user.startswith("TASK: RECALL"):
+        ref = json.loads(_after("R (reference findings):\n", user, "\nM (model findings):"))
+        found = json.loads(_after("M (model findings):\n", user))
+        index = rr.EntityIndex(e for f in found for e in _decode(f))
+        return {
+            "recalls": [
+                {"id": f["id"], "recalled": any(index.covers(e) for e in _decode(f))} for f in ref
+            ]
+        }
+    if user.startswith("TASK: STEP_SUPPORT"):
+        steps = json.loads(_after("MODEL STEPS:\n", user, "\nREFERENCE STEPS:"))
+        refs = tuple(r["text"] for r in json.loads(_after("REFERENCE STEPS:\n", user)))
+        scores = rr.step_scores(tuple(s["text"] for s in steps), refs)
+        out = []
+        for s, v in zip(steps, scores, strict=True):
+            claims = rr.claims(s["text"]) or (s["text"],)
+            n_ok = round((v or 0.0) * len(claims))
+            verdicts = ["supported"] * n_ok + ["not_in_reference"] * (len(claims) - n_ok)
             out.append(
-                {"a": e["id"], "b": None if best is None else best["id"], "agree": bool(agree)}
+                {"step": s["id"], "claims": [{"claim": "c", "verdict": v} for v in verdicts]}
             )
-        return {"matches": out}
-    if user.startswith("TASK: STEP_MATCHING"):
-        steps = json.loads(_after("STEPS:\n", user, "\nREFERENCE STEPS:"))
-        refs = json.loads(_after("REFERENCE STEPS:\n", user))
-
-        def key(t):
-            return {(m.concept, _pol(m.status)) for m in extract_mentions(t)}
-
-        out = []
-        for s in steps:
-            hit = [
-                r["id"] for r in refs if r["text"] == s["text"] or key(r["text"]) & key(s["text"])
-            ]
-            out.append({"step": s["id"], "ref": hit[0] if hit else None})
-        return {"matches": out}
+        return {"steps": out}
     raise ValueError("unknown judge task")
 
 

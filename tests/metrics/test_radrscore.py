@@ -81,9 +81,19 @@ def test_flipping_k_of_n_statements_gives_factuality_n_minus_k_over_n(k):
     assert factuality(" ".join(steps), REPORT) == pytest.approx((5 - k) / 5)
 
 
-def test_completeness_counts_reference_entities_covered_with_same_polarity():
+def test_completeness_counts_reference_claims_the_reasoning_addresses():
     assert completeness("The heart is enlarged.", REFERENCE) == pytest.approx(1 / 5)
-    assert completeness("The heart is normal in size.", REFERENCE) == 0.0
+    # addressing the finding counts, whatever the conclusion: its error is factuality's part
+    assert completeness("The heart is normal in size.", REFERENCE) == pytest.approx(1 / 5)
+    assert factuality("The heart is normal in size.", REPORT) == 0.0
+    # ... but not on another side (the reference's effusion is on the right)
+    assert completeness("There is a left pleural effusion.", REFERENCE) == 0.0
+    assert completeness("There is a pleural effusion.", REFERENCE) == pytest.approx(1 / 5)
+    # a hypothetical mention addresses nothing; an answer option the chain weighs does
+    assert completeness("We look for a pleural effusion.", REFERENCE) == 0.0
+    weighed = "Option B mentions an enlarged heart; the images support option B."
+    assert completeness(weighed, REFERENCE) == pytest.approx(1 / 5)
+    assert factuality(weighed, REPORT) is None  # ... but asserts nothing about the image
     assert completeness("anything", "no entity here") == 1.0
 
 

@@ -173,7 +173,12 @@ REFERENCE = " ".join(REFERENCE_STEPS)
 
 
 def test_completeness_counters_saying_little():
-    """One safe negative is perfectly factual but incomplete: completeness tells them apart."""
+    """One safe negative is perfectly factual but incomplete: completeness tells them apart.
+
+    Completeness is RadRScore v2's (issue 13): the share of the reference's findings the
+    reasoning *addresses*; a wrong conclusion about them is factuality's part, so "wrong"
+    below is complete but not factual (v1 scored it 0 on both).
+    """
     terse = "<think>No pneumothorax.</think><answer>A</answer>"
     full = "<think>The heart is enlarged. There is a pleural effusion.</think><answer>A</answer>"
     wrong = "<think>The heart is normal. No effusion.</think><answer>A</answer>"
@@ -181,8 +186,8 @@ def test_completeness_counters_saying_little():
     cols = dict(report=[REPORT] * 5, mode=["cot"] * 4 + ["direct"])
     fact = factuality_reward(outs, **cols)
     comp = completeness_reward(outs, reference=[REFERENCE] * 5, mode=cols["mode"])
-    assert fact[0] == fact[1] == 1.0
-    assert comp[0] == 0.0 and comp[1] == 1.0 and comp[2] == 0.0
+    assert fact[0] == fact[1] == 1.0 and fact[2] == 0.0
+    assert comp[0] == 0.0 and comp[1] == 1.0 and comp[2] == 1.0
     assert comp[3] == 0.0  # CoT sample without <think>
     assert comp[4] is None  # direct mode
     assert completeness_reward([conv(full)], reference=[None]) == [None]
@@ -279,3 +284,33 @@ def test_format_gate_stops_repeated_answer_hacking():
     )
     assert direct == [1.0]
     assert gated[2](["<answer>A</answer>"], report=[REPORT], mode=["direct"]) == [None]
+
+
+def test_process_rewards_follow_radrscore_v2():
+    """The factuality, completeness and radrscore rewards are RadRScore's functions, so they
+    changed with RadRScore v2 (issue 13): side and temporal change are checked, statements that
+    are not assertions are ignored, and effectiveness is per claim."""
+    report = "FINDINGS: Small right pleural effusion. No left effusion. The heart is enlarged."
+    ref_steps = ["There is a small right pleural effusion.", "The heart is enlarged."]
+    reference = " ".join(ref_steps)
+
+    def rewards(think: str) -> tuple:
+        out = [conv(f"<think>{think}</think><answer>A</answer>")]
+        cols = dict(report=[report], reference=[reference], reference_steps=[ref_steps])
+        return (
+            factuality_reward(out, report=[report])[0],
+            completeness_reward(out, reference=[reference])[0],
+            radrscore_reward(out, **cols)[0],
+        )
+
+    right = rewards("There is a small right pleural effusion. The heart is enlarged.")
+    flipped = rewards("There is a small left pleural effusion. The heart is enlarged.")
+    assert right == (1.0, 1.0, 1.0)
+    assert flipped[0] == 0.5 and flipped[2] < right[2]  # v1: the side flip scored 1.0
+    hedged = rewards(
+        "There is a small right pleural effusion. The heart is enlarged. "
+        "A pneumothorax would appear as a thin pleural line. Option C mentions edema."
+    )
+    assert hedged[0] == 1.0  # v1: 0.5 (pneumothorax and edema read as claimed findings)
+    padded = rewards("The heart is enlarged, and there is a pneumothorax, a fracture and edema.")
+    assert padded[2] < rewards("The heart is enlarged.")[2]  # fabrications dilute the step

@@ -24,7 +24,15 @@ import re
 
 from cxreason.labeling.scan import WordScanner
 
-NEG, UNC, PSEUDO, TERM, HYP = "neg", "unc", "pseudo", "term", "hyp"
+NEG, UNC, PSEUDO, TERM = "neg", "unc", "pseudo", "term"
+HYP, GEN, HIST, OPT = "hyp", "gen", "hist", "opt"
+#: Kinds that make a mention not asserted (dropped from the labeler's mentions).
+NOT_ASSERTED = frozenset({HYP, GEN, HIST, OPT})
+#: Human-readable name of each not-asserted kind (``extract_annotated``'s ``context``).
+CONTEXT_NAMES = {HYP: "hypothetical", GEN: "generic", HIST: "historical", OPT: "option"}
+#: Largest number of words between a not-asserted trigger and a mention it governs.
+NOT_ASSERTED_WINDOW_WORDS = 24
+
 
 #: (kind, direction, fragments). direction: "pre", "post" or "both".
 _TRIGGERS: list[tuple[str, str, list[str]]] = [
@@ -65,7 +73,13 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"fails? to (?:reveal|demonstrate|show)",
             r"ruled out",
             r"there is no|there are no|with no",
+            r"there (?:is|are|was|were) no (?:(?:radiographic|definite|convincing|visible|obvious"
+            r"|focal|other|distinct|clear|significant|apparent) )?(?:evidence|signs?|findings?"
+            r"|features?|indications?) (?:of|to suggest|for)",
             r"negative",
+            r"ruling out|rules out|excluding|excludes|eliminat(?:es|ing)",
+            r"(?:can|could|we|i) (?:safely |confidently |therefore |thus )?(?:rule out|exclude)",
+            r"(?:the )?lack(?:s|ing)?(?: of)?(?: any)?",
         ],
     ),
     (
@@ -77,7 +91,8 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"|appreciable|identifiable)",
             r"(?:is|are) absent",
             r"(?:has|have) (?:resolved|cleared|been removed|been resolved)",
-            r"(?:is|are|was) (?:negative|excluded|ruled out)",
+            r"(?:is|are|was|were) (?:negative|excluded|ruled out|eliminated)",
+            r"(?:can|could) be (?:safely |confidently )?(?:ruled out|excluded|eliminated)",
             r"no longer",
         ],
     ),
@@ -87,8 +102,8 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         [
             r"possib(?:le|ly)",
             r"(?:please )?correlate(?: clinically)? (?:for|with)(?: any)?",
-            r"(?:clinical )?(?:signs?|symptoms?) (?:or symptoms )?of",
-            r"(?:may|might|could|can) (?:also )?(?:represent|reflect|be|indicate|relate to|correspond to|"
+            r"clinical (?:signs?|symptoms?) (?:or symptoms )?of|symptoms of",
+            r"(?:may|might|could) (?:also )?(?:represent|reflect|be|indicate|relate to|correspond to|"
             r"account for|also represent|be due to|be related to)",
             r"questionabl[ey]",
             r"question of",
@@ -101,7 +116,6 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"differential (?:diagnosis )?(?:includes?|considerations? (?:includes?|are))",
             r"differential",
             r"(?:to )?rule out|r/o",
-            r"(?:to )?evaluate for",
             r"consider(?:ed)?",
             r"equivocal",
             r"uncertain",
@@ -124,7 +138,85 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
     ),
     (NEG, "both", [r"resolved|removed|cleared|absent"]),
     # hypotheticals ("if there is concern for a fracture"): the mention is not asserted at all
-    (HYP, "pre", [r"if (?:there (?:is|are|be)|any)|in case of|should there be"]),
+    (
+        HYP,
+        "pre",
+        [
+            r"if (?:there (?:is|are|be)|any)|in case of|should there be",
+            r"(?:whether|if)(?: or not)?(?: there (?:is|are|was|were|be))?(?: any)?",
+            # a purpose or a search: "to determine whether", "we assess the lungs for"
+            r"to (?:determine|assess|evaluate|check|see|identify|investigate|confirm|verify"
+            r"|exclude|detect|look for|establish|distinguish|differentiate|ascertain|rule out"
+            r"|search for|screen for|examine|inspect|analy[sz]e|review)(?: for| whether| if)?",
+            r"(?:assess|evaluat|check|look|search|examin|inspect|review|scan|screen|analy[sz]"
+            r"|investigat)\w* (?:(?!no |not |there )[a-z'-]+ ){0,6}?for(?: (?:any|the|a|an"
+            r"|possible|potential|signs? of|evidence of|features? of|(?:the )?presence of))*",
+            r"(?:the )?(?:possibility|likelihood) of",
+            # a step of the method, not a finding: "identifying atelectasis requires", "assessing
+            # signs of reduced lung volume", "recognition of osteophytes focuses on"
+            r"(?:(?:we|i) (?:will |then |first |next |now |also |must |should |can )?)?"
+            r"(?:assess|evaluate|inspect|examine|investigate|review|check|consider|analy[sz]e"
+            r"|identify|look at)(?: (?:for|whether|if))?(?: (?:any|the|a|an|possible|potential"
+            r"|signs? of|evidence of|features? of|(?:the )?presence of))*",
+            r"(?:identif(?:ying|ication of)|recogni(?:tion of|[sz]ing)|detect(?:ion of|ing)"
+            r"|analy[sz](?:is of|ing)|assess(?:ing|ment of)|evaluat(?:ing|ion of)"
+            r"|investigat(?:ing|ion of)|checking|inspecting|examining|searching|looking)"
+            r"(?: (?:for|at|whether|if))?(?: (?:any|the|a|an|possible|potential|signs? of"
+            r"|evidence of|features? of|(?:the )?presence of))*",
+            r"(?:several |the |these |various |each of the |all |some )*(?:potential|possible"
+            r"|given|listed|provided|following|suspected) (?:issues|findings|conditions"
+            r"|abnormalities|options|possibilities|pathologies|diagnoses|features|observations)"
+            r"(?: (?:such as|including|like|listed|provided|given|mentioned|in the options))?:?",
+        ],
+    ),
+    (HYP, "post", [r"if (?:present|any|seen)"]),
+    (HYP, "both", [r"would", r"should (?:appear|be|show|look)"]),
+    # generic statements about a finding, not about this image
+    (
+        GEN,
+        "both",
+        [
+            r"typically|usually|commonly|classically|characteristically",
+            r"(?:often|generally|frequently) (?:\w+ )?(?:appears?|presents?|shows?|manifests?"
+            r"|seen|visible|causes?|results?|involves?|associated|occurs?|showing|appearing"
+            r"|presenting|manifesting)",
+            r"(?:is |are )?characteri[sz]ed by|(?:is|are) defined as|refers? to",
+            r"(?:is|are) (?:a |an )?(?:common|typical|classic|known|characteristic)"
+            r" (?:sign|finding|feature|cause|manifestation)s? of",
+            r"(?:can|may|might|could) (?:appear|present|manifest|show up|look)(?: as| like)?",
+            r"can (?:also )?(?:indicate|represent|reflect|be|cause|suggest|show|occur|lead to"
+            r"|result in|mimic|signify|point to)",
+            r"in general|by definition",
+            r"(?:common|typical|possible|other|various) (?:causes|instances|examples|etiologies"
+            r"|reasons|conditions|diseases)(?: (?:of|for|where|that|which|might|may|could|can"
+            r"|include|includes|such as))*",
+        ],
+    ),
+    # history, not this image
+    (
+        HIST,
+        "pre",
+        [
+            r"(?:(?:past|prior|previous|remote|known|clinical) )?(?:medical |clinical )?"
+            r"history of|h/o|hx of"
+        ],
+    ),
+    # discussion of an answer option ("for option A, which mentions ...", "B) Edema:")
+    (
+        OPT,
+        "pre",
+        [
+            r"options? (?:[a-e]\b|\([a-e]\))(?: ?[:\-])?",
+            r"(?:the )?(?:first|second|third|fourth|last|final|next|remaining|other) options?",
+            r"[a-e]\)",
+            r"which (?:mentions|refers to|lists|describes|states|proposes|specifies|posits)",
+            r"(?:the )?options?(?: (?:provided|given|listed|presented|available))? (?:include"
+            r"|includes|are|is|mentions?|lists?|describes?|suggests?|proposes?|states?)",
+            r"(?:the )?(?:option|choice) of",
+            r"(?:potential|possible|suggested|proposed|listed) (?:finding|diagnosis|option)s?"
+            r"(?: of)?",
+        ],
+    ),
     (
         UNC,
         "both",

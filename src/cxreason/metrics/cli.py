@@ -242,6 +242,8 @@ def score(
                 f"{split} were not scored",
                 highlight=False,
             )
+        if rp.lenient_summary(scores):
+            console.print(rp.lenient_summary(scores), highlight=False)
         console.print(f"wrote {target / 'scores.json'}")
         systems.append((sys_name, scores, rows))
         worst = max(worst, summary.failed_share)

@@ -1,17 +1,18 @@
-"""RadRScore with an LLM judge (ChestX-Reasoner style), through any OpenAI-compatible endpoint.
+"""RadRScore with an LLM judge (ChestX-Reasoner's procedure), through any OpenAI-compatible endpoint.
 
 The judge (temperature 0, JSON mode, cached on disk by :class:`cxreason.bench.llm_client.LLMClient`)
-does the two jobs the offline backend does with the labeler and MiniLM:
+follows the released judge's steps (prompts and their departures: :mod:`cxreason.metrics.prompts`):
 
-1. entity extraction: text -> ``[{name, status}]`` (status present | absent | uncertain);
-2. matching: entities of A vs entities of B (same clinical meaning, statuses agree?), and
-   reasoning steps vs reference steps (same observation?).
+1. ``KEY_FINDINGS``: text -> ``[{observation, status}]``, for the reasoning and the reference;
+2. ``FACT_CHECK``: each reasoning finding correct or not against the report;
+3. ``RECALL``: each reference finding addressed or not by the reasoning's findings;
+4. ``STEP_SUPPORT``: each reasoning step's claims supported / contradicted / not in the
+   reference steps.
 
-Scores then follow the offline definitions (radrscore.py): factuality = share of reasoning
-entities agreeing with the report (an entity the report does not mention is correct iff it is
-absent/normal); completeness = share of reference entities matched with agreeing status;
-effectiveness = share of steps matched to a reference step. Requests are deduplicated
-(a report or reference is extracted once, whatever the number of its items). A judge call that
+Parts: factuality = correct findings / reasoning findings (0 without findings); completeness =
+recalled reference findings / reference findings (1.0 without any); effectiveness = mean over
+steps of the share of the step's claims that are supported (0 without steps). Requests are
+deduplicated (a reference is read once, whatever the number of its items). A judge call that
 fails, or returns invalid JSON twice (the second time after a repair turn), raises
 :class:`JudgeError` after the run; successful calls are cached, so rerunning resumes.
 """
@@ -22,15 +23,15 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cxreason.metrics import radrscore as rr
 from cxreason.metrics.prompts import (
-    ENTITY_EXTRACTION,
-    ENTITY_MATCHING,
+    FACT_CHECK,
     JUDGE_PROMPTS_VERSION,
     JUDGE_SYSTEM,
-    STEP_MATCHING,
+    KEY_FINDINGS,
+    RECALL,
+    STEP_SUPPORT,
 )
 from cxreason.records import BenchItem
 
@@ -39,12 +40,18 @@ STATUSES = ("present", "absent", "uncertain")
 #: Status spellings judges use besides the three canonical ones.
 _STATUS_ALIASES = {
     "positive": "present",
+    "confirmed": "present",
+    "seen": "present",
     "negative": "absent",
     "normal": "absent",
+    "not present": "absent",
+    "ruled out": "absent",
     "possible": "uncertain",
     "hedged": "uncertain",
     "indeterminate": "uncertain",
+    "unlikely": "uncertain",
 }
+VERDICTS = ("supported", "contradicted", "not_in_reference")
 _FENCE_RE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 
 
@@ -59,33 +66,34 @@ class JudgeError(RuntimeError):
     """Judge calls failed or answered invalid JSON (the message lists the first few)."""
 
 
-@dataclass
-class _Plan:
-    """The deduplicated requests needed to score a batch of items."""
-
-    texts: list[str]  # texts whose entities are extracted
-    thinks: list[str | None]
-
-
 def messages(user: str) -> list[dict]:
     """Chat messages for one judge request (system + user, plain-text content)."""
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
 
-def extraction_request(text: str) -> list[dict]:
-    return messages(ENTITY_EXTRACTION.format(text=text))
+def _numbered(entries: Sequence[dict]) -> str:
+    return json.dumps([{"id": i, **e} for i, e in enumerate(entries)], ensure_ascii=False)
 
 
-def entity_matching_request(a: list[dict], b: list[dict]) -> list[dict]:
-    la = json.dumps([{"id": i, **e} for i, e in enumerate(a)], ensure_ascii=False)
-    lb = json.dumps([{"id": i, **e} for i, e in enumerate(b)], ensure_ascii=False)
-    return messages(ENTITY_MATCHING.format(list_a=la, list_b=lb))
+def key_findings_request(text: str) -> list[dict]:
+    return messages(KEY_FINDINGS.format(text=text))
 
 
-def step_matching_request(steps: list[str], refs: list[str]) -> list[dict]:
-    ls = json.dumps([{"id": i, "text": s} for i, s in enumerate(steps)], ensure_ascii=False)
-    lr = json.dumps([{"id": i, "text": s} for i, s in enumerate(refs)], ensure_ascii=False)
-    return messages(STEP_MATCHING.format(steps=ls, refs=lr))
+def fact_check_request(findings: list[dict], report: str) -> list[dict]:
+    return messages(FACT_CHECK.format(report=report, findings=_numbered(findings)))
+
+
+def recall_request(reference: list[dict], findings: list[dict]) -> list[dict]:
+    return messages(RECALL.format(reference=_numbered(reference), findings=_numbered(findings)))
+
+
+def step_support_request(steps: Sequence[str], refs: Sequence[str]) -> list[dict]:
+    return messages(
+        STEP_SUPPORT.format(
+            steps=_numbered([{"text": s} for s in steps]),
+            refs=_numbered([{"text": r} for r in refs]),
+        )
+    )
 
 
 def parse_json(text: str) -> dict:
@@ -96,19 +104,32 @@ def parse_json(text: str) -> dict:
     return obj
 
 
-def parse_entities(text: str) -> list[dict]:
-    """``[{name, status}]`` from an extraction reply; names case-folded, statuses validated."""
-    ents = parse_json(text).get("entities")
-    if not isinstance(ents, list):
-        raise ValueError("'entities' must be a list")
-    out = []
-    for e in ents:
-        name, status = str(e.get("name", "")).strip().casefold(), str(e.get("status", "")).lower()
-        status = _STATUS_ALIASES.get(status, status)
-        if not name or status not in STATUSES:
-            raise ValueError(f"bad entity {e!r}")
-        if {"name": name, "status": status} not in out:
-            out.append({"name": name, "status": status})
+def _status(raw) -> str:
+    s = " ".join(str(raw or "").lower().replace("_", " ").split())
+    s = _STATUS_ALIASES.get(s, s)
+    if s not in STATUSES:
+        raise ValueError(f"bad status {raw!r}")
+    return s
+
+
+def parse_findings(text: str) -> list[dict]:
+    """``[{observation, status}]`` from a key-findings reply; observations case-folded and
+    deduplicated, statuses validated (``name`` and the released ``key_conclusion`` list are
+    accepted too)."""
+    obj = parse_json(text)
+    raw = next((obj[k] for k in ("findings", "key_conclusion", "entities") if k in obj), None)
+    if not isinstance(raw, list):
+        raise ValueError("'findings' must be a list")
+    out: list[dict] = []
+    for f in raw:
+        if not isinstance(f, dict):
+            raise ValueError(f"bad finding {f!r}")
+        obs = str(f.get("observation") or f.get("name") or "").strip().casefold()
+        if not obs:
+            raise ValueError(f"bad finding {f!r}")
+        entry = {"observation": obs, "status": _status(f.get("status"))}
+        if entry not in out:
+            out.append(entry)
     return out
 
 
@@ -123,21 +144,47 @@ def _as_id(v) -> int | None:
     return None
 
 
-def parse_matches(text: str, n: int, key: str, ref_key: str) -> list[dict]:
-    """One match record per id 0..n-1 (``{key: i, ref_key: j|None, ...}``); missing ids unmatched."""
-    raw = parse_json(text).get("matches")
+def parse_flags(text: str, n: int, list_key: str, flag: str) -> list[bool]:
+    """One boolean per id 0..n-1 from ``{list_key: [{id, flag: bool}]}``; a missing id is False."""
+    raw = parse_json(text).get(list_key)
     if not isinstance(raw, list):
-        raise ValueError("'matches' must be a list")
-    by_id: dict[int, dict] = {}
+        raise ValueError(f"'{list_key}' must be a list")
+    out = [False] * n
     for m in raw:
-        i = _as_id(m.get(key))
+        i = _as_id(m.get("id")) if isinstance(m, dict) else None
         if i is not None and 0 <= i < n:
-            by_id[i] = {**m, key: i, ref_key: _as_id(m.get(ref_key))}
-    return [by_id.get(i, {key: i, ref_key: None}) for i in range(n)]
+            v = m.get(flag)
+            out[i] = v is True or (isinstance(v, str) and v.strip().lower() in ("true", "yes"))
+    return out
+
+
+def parse_step_support(text: str, n: int) -> list[float]:
+    """Per step 0..n-1: the share of its claims judged ``supported`` (0 for a missing step)."""
+    raw = parse_json(text).get("steps")
+    if not isinstance(raw, list):
+        raise ValueError("'steps' must be a list")
+    out = [0.0] * n
+    for m in raw:
+        i = _as_id(m.get("step")) if isinstance(m, dict) else None
+        claims = m.get("claims") if isinstance(m, dict) else None
+        if i is None or not 0 <= i < n or not isinstance(claims, list) or not claims:
+            continue
+        verdicts = [
+            str(c.get("verdict", "")).strip().lower() for c in claims if isinstance(c, dict)
+        ]
+        if any(v not in VERDICTS for v in verdicts) or not verdicts:
+            raise ValueError(f"bad verdicts {verdicts!r}")
+        out[i] = verdicts.count("supported") / len(verdicts)
+    return out
 
 
 def _has_ref(item: BenchItem) -> bool:
     return bool(rr.reference_text(item).strip())
+
+
+def _scored(items, outputs) -> list[tuple[BenchItem, str]]:
+    thinks = [rr.extract_think(o) for o in outputs]
+    return [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
 
 
 class LLMJudge:
@@ -154,19 +201,18 @@ class LLMJudge:
     @staticmethod
     def plan_calls(items: Sequence[BenchItem], outputs: Sequence[str | None]) -> dict[str, int]:
         """Judge requests per kind for a batch, deduplicated, without calling (an upper bound:
-        matching calls are skipped where one side turns out to have no entity)."""
-        thinks = [rr.extract_think(o) for o in outputs]
-        scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
-        texts = {x for it, t in scored for x in (t, it.report, rr.reference_text(it)) if x.strip()}
-        ent_pairs = {(t, it.report) for it, t in scored} | {
-            (rr.reference_text(it), t) for it, t in scored
-        }
-        step_pairs = {(t, tuple(rr.reference_steps(it))) for it, t in scored}
+        fact-check and recall calls are skipped where one side has no finding)."""
+        scored = _scored(items, outputs)
+        texts = {x for it, t in scored for x in (t, rr.reference_text(it))}
+        facts = {(t, it.report) for it, t in scored}
+        recalls = {(rr.reference_text(it), t) for it, t in scored}
+        steps = {(t, tuple(rr.reference_steps(it))) for it, t in scored}
         return {
-            "extraction": len(texts),
-            "entity_matching": len(ent_pairs),
-            "step_matching": len(step_pairs),
-            "total": len(texts) + len(ent_pairs) + len(step_pairs),
+            "key_findings": len(texts),
+            "fact_check": len(facts),
+            "recall": len(recalls),
+            "step_support": len(steps),
+            "total": len(texts) + len(facts) + len(recalls) + len(steps),
         }
 
     # -- calls ----------------------------------------------------------------------------------
@@ -209,43 +255,48 @@ class LLMJudge:
             out.update(parsed)
         return bad
 
-    def extract(self, texts: Sequence[str]) -> dict[str, list[dict]]:
-        """Entities of each unique non-empty text (empty text -> no entity, no call)."""
-        reqs = {t: extraction_request(t) for t in dict.fromkeys(texts) if t.strip()}
-        got = self._run(reqs, lambda _k, text: parse_entities(text))
+    def key_findings(self, texts: Sequence[str]) -> dict[str, list[dict]]:
+        """Key findings of each unique non-empty text (empty text -> none, no call)."""
+        reqs = {t: key_findings_request(t) for t in dict.fromkeys(texts) if t.strip()}
+        got = self._run(reqs, lambda _k, text: parse_findings(text))
         return {**{t: [] for t in texts if not t.strip()}, **got}
 
-    def match_entities(self, pairs, ents: dict[str, list[dict]]) -> dict:
-        """``{(a_text, b_text): [agree-or-None per entity of a]}`` (None: b has no such entity)."""
-        reqs, sizes = {}, {}
-        for a, b in dict.fromkeys(pairs):
-            if a in ents and b in ents and ents[a] and ents[b]:
-                reqs[(a, b)] = entity_matching_request(ents[a], ents[b])
-                sizes[(a, b)] = len(ents[a])
+    def fact_check(self, pairs, findings: dict[str, list[dict]]) -> dict:
+        """``{(think, report): [correct? per finding of think]}``."""
+        reqs = {
+            (t, rep): fact_check_request(findings[t], rep)
+            for t, rep in dict.fromkeys(pairs)
+            if findings.get(t)
+        }
+        return self._run(
+            reqs, lambda k, text: parse_flags(text, len(findings[k[0]]), "verdicts", "correct")
+        )
 
-        def parse(k, text):
-            ms = parse_matches(text, sizes[k], "a", "b")
-            return [None if m.get("b") is None else bool(m.get("agree")) for m in ms]
-
-        got = self._run(reqs, parse)
-        for a, b in pairs:  # no entities on one side: nothing matches, no call needed
-            if (a, b) not in reqs and a in ents and b in ents:
-                got[(a, b)] = [None] * len(ents[a])
+    def recall(self, pairs, findings: dict[str, list[dict]]) -> dict:
+        """``{(reference, think): [recalled? per finding of reference]}`` (no call when either
+        side has no finding: nothing is recalled)."""
+        reqs = {
+            (ref, t): recall_request(findings[ref], findings[t])
+            for ref, t in dict.fromkeys(pairs)
+            if findings.get(ref) and findings.get(t)
+        }
+        got = self._run(
+            reqs, lambda k, text: parse_flags(text, len(findings[k[0]]), "recalls", "recalled")
+        )
+        for ref, t in pairs:
+            if (ref, t) not in reqs and ref in findings:
+                got[(ref, t)] = [False] * len(findings[ref])
         return got
 
-    def match_steps(self, pairs) -> dict:
-        """``{(think, ref_steps): [matched? per step]}``."""
+    def step_support(self, pairs) -> dict:
+        """``{(think, ref_steps): [share of supported claims per step]}``."""
         reqs, sizes = {}, {}
         for think, refs in dict.fromkeys(pairs):
             steps = rr.split_steps(think)
             if steps and refs:
-                reqs[(think, refs)] = step_matching_request(steps, list(refs))
+                reqs[(think, refs)] = step_support_request(steps, refs)
                 sizes[(think, refs)] = len(steps)
-
-        def parse(k, text):
-            return [m.get("ref") is not None for m in parse_matches(text, sizes[k], "step", "ref")]
-
-        got = self._run(reqs, parse)
+        got = self._run(reqs, lambda k, text: parse_step_support(text, sizes[k]))
         for p in pairs:
             if p not in reqs:
                 got[p] = []
@@ -254,16 +305,13 @@ class LLMJudge:
     # -- scoring --------------------------------------------------------------------------------
     def score(self, items: Sequence[BenchItem], outputs: Sequence[str | None]) -> list[dict]:
         """RadRScore parts per item (same keys as the offline backend); JudgeError on failures."""
-        thinks = [rr.extract_think(o) for o in outputs]
-        scored = [(it, t) for it, t in zip(items, thinks, strict=True) if t and _has_ref(it)]
-        texts = [t for _, t in scored] + [
-            x for it, _ in scored for x in (it.report, rr.reference_text(it))
-        ]
-        ents = self.extract(texts)
-        fact_pairs = [(t, it.report) for it, t in scored]
-        comp_pairs = [(rr.reference_text(it), t) for it, t in scored]
-        matches = self.match_entities(fact_pairs + comp_pairs, ents)
-        steps = self.match_steps([(t, tuple(rr.reference_steps(it))) for it, t in scored])
+        scored = _scored(items, outputs)
+        findings = self.key_findings(
+            [t for _, t in scored] + [rr.reference_text(it) for it, _ in scored]
+        )
+        facts = self.fact_check([(t, it.report) for it, t in scored], findings)
+        recalls = self.recall([(rr.reference_text(it), t) for it, t in scored], findings)
+        steps = self.step_support([(t, tuple(rr.reference_steps(it))) for it, t in scored])
         if self.errors:
             head = "; ".join(self.errors[:3])
             raise JudgeError(
@@ -271,40 +319,34 @@ class LLMJudge:
                 "(successes are cached)"
             )
         rows = []
-        for it, t in zip(items, thinks, strict=True):
+        for it, o in zip(items, outputs, strict=True):
+            t = rr.extract_think(o)
             if not _has_ref(it):
                 rows.append(rr.score_reasoning(t, it))  # no reference chain: no RadRScore
-                continue
-            if not t:
+            elif not t:
                 rows.append(rr.zero_parts(has_reasoning=False))
-                continue
-            rows.append(
-                self._parts(
-                    ents[t],
-                    matches[(t, it.report)],
-                    matches[(rr.reference_text(it), t)],
-                    steps[(t, tuple(rr.reference_steps(it)))],
+            else:
+                ref = rr.reference_text(it)
+                rows.append(
+                    self._parts(
+                        findings.get(t, []),
+                        facts.get((t, it.report), []),
+                        recalls.get((ref, t), []),
+                        steps.get((t, tuple(rr.reference_steps(it))), []),
+                    )
                 )
-            )
         return rows
 
     @staticmethod
-    def _parts(think_ents, fact_m, comp_m, step_m) -> dict:
-        if think_ents:
-            ok = [
-                (e["status"] == "absent") if m is None else m
-                for e, m in zip(think_ents, fact_m, strict=True)
-            ]
-            fact = sum(ok) / len(ok)
-        else:
-            fact = 0.0
-        comp = sum(bool(m) for m in comp_m) / len(comp_m) if comp_m else 1.0
-        eff = sum(step_m) / len(step_m) if step_m else 0.0
+    def _parts(think_findings, correct, recalled, step_shares) -> dict:
+        fact = sum(correct) / len(think_findings) if think_findings else 0.0
+        comp = sum(recalled) / len(recalled) if recalled else 1.0
+        eff = sum(step_shares) / len(step_shares) if step_shares else 0.0
         return {
             "factuality": fact,
             "completeness": comp,
             "effectiveness": eff,
             "radrscore": (fact + comp + eff) / 3.0,
             "has_reasoning": True,
-            "n_entities": len(think_ents),
+            "n_entities": len(think_findings),
         }

@@ -12,9 +12,14 @@ Conventions (docs/metrics.md has the full rules):
   the same set of labels in any order or spelling. Anything else (``A or B``, ``A, B``, a letter
   that is not an option) is unparsable: wrong, kept in the denominator, counted separately.
 - Anomaly items score the set-level F1 between the labels named in the answer and the item's
-  ``answer_labels`` (an empty gold list means ``No Finding``). Terms outside the vocabulary are
-  false positives. ``No Finding`` named together with a finding is contradictory: that ``No
-  Finding`` is always a false positive, never a true positive.
+  ``answer_labels`` (an empty gold list means ``No Finding``). Terms are separated by commas,
+  semicolons, periods, newlines, "and", "+" and "&"; a term names a label by its name or a
+  synonym, or by the findings the labeler reads in it ("there is cardiomegaly"); a normal
+  statement ("no acute cardiopulmonary abnormality", "normal chest x-ray") is ``No Finding``; a
+  negated term ("no pneumothorax") asserts nothing and is left out. Terms outside the
+  vocabulary (no finding recognised, or one outside CheXpert-14) are false positives. ``No
+  Finding`` named together with a finding is contradictory: that ``No Finding`` is always a
+  false positive, never a true positive.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from cxreason.metrics.tags import last_block
 from cxreason.records import BenchItem
 from cxreason.vocab import CHEXPERT_LABELS, NO_FINDING, canonical_order
 
 CLOSED_TASKS = ("binary", "single", "multiple", "temporal")
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _LETTER = r"[\(\[]?\s*([A-Za-z])\s*[\)\]]?"
 _PREFIX = r"(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*"
 _LETTER_ONLY_RE = re.compile(rf"^(?:{_PREFIX})?{_LETTER}\s*[.:]?$", re.IGNORECASE)
@@ -35,7 +40,7 @@ _LETTER_TEXT_RE = re.compile(r"^[\(\[]?\s*([A-Za-z])\s*(?:[\)\]]|[.:]|\s-)\s*(.+
 _OPTION_PREFIX_RE = re.compile(
     rf"^{_PREFIX}(?=[\(\[]?\s*[A-Za-z]\s*(?:[\)\]]|[.:]|\s-))", re.IGNORECASE
 )
-_SPLIT_RE = re.compile(r"\s*(?:[,;\n]|\band\b|\+|&)\s*", re.IGNORECASE)
+_SPLIT_RE = re.compile(r"\s*(?:[,;\n]|\.(?!\d)|\band\b|\+|&)\s*", re.IGNORECASE)
 _BULLET_RE = re.compile(r"^[\s\-\*\u2022\d.)]*")
 
 
@@ -55,16 +60,22 @@ class Outcome:
     oov: list[str] = field(default_factory=list)
     precision: float | None = None
     recall: float | None = None
+    negated: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabelTerms:
+    """How an anomaly answer's terms were read: CheXpert labels, out-of-vocabulary terms (false
+    positives), and negated terms (left out)."""
+
+    labels: set[str] = field(default_factory=set)
+    oov: list[str] = field(default_factory=list)
+    negated: list[str] = field(default_factory=list)
 
 
 def parse_answer(output: str | None) -> str | None:
     """Content (stripped) of the LAST non-empty ``<answer>...</answer>`` block, else None."""
-    if not output:
-        return None
-    for block in reversed(_ANSWER_RE.findall(output)):
-        if block.strip():
-            return block.strip()
-    return None
+    return last_block(output, "answer")
 
 
 def _norm(text: str) -> str:
@@ -88,23 +99,47 @@ def _normalize_label(term: str) -> str | None:
 
 
 def parse_label_set(answer: str) -> tuple[set[str], list[str]]:
-    """Labels named in ``answer`` -> (CheXpert labels, out-of-vocabulary terms in order).
+    """Labels named in ``answer`` -> (CheXpert labels, out-of-vocabulary terms in order)."""
+    terms = parse_label_terms(answer)
+    return terms.labels, terms.oov
 
-    Terms are split on commas, semicolons, newlines, ``and``, ``+`` and ``&``; bullets and
-    numbering are stripped. A term the ontology cannot map is returned as OOV.
-    """
-    labels: set[str] = set()
-    oov: list[str] = []
+
+def parse_label_terms(answer: str) -> LabelTerms:
+    """Read an anomaly answer term by term (module docstring); bullets and numbering stripped."""
+    out = LabelTerms()
     for raw in _SPLIT_RE.split(answer or ""):
-        term = _BULLET_RE.sub("", raw).strip().rstrip(".").strip()
+        term = _BULLET_RE.sub("", raw).strip().strip("*_`\"'").rstrip(".").strip()
         if not term:
             continue
         label = _normalize_label(term)
-        if label is None:
-            oov.append(term)
+        if label is not None:
+            out.labels.add(label)
         else:
-            labels.add(label)
-    return labels, oov
+            _read_term(term, out)
+    return out
+
+
+def _read_term(term: str, out: LabelTerms) -> None:
+    """A term that is no label name: read the findings the labeler asserts in it."""
+    from cxreason.labeling.extract import ASSERTED, extract_annotated
+    from cxreason.labeling.ontology import CONCEPTS
+
+    said = [m for m in extract_annotated(term) if m.context == ASSERTED]
+    positive = [m for m in said if m.status != "absent"]
+    if not said:
+        out.oov.append(term)
+    elif not positive:
+        normal = any(CONCEPTS[m.concept].group == "normal-statement" for m in said)
+        if normal:
+            out.labels.add(NO_FINDING)
+        else:
+            out.negated.append(term)
+    else:
+        for m in positive:
+            if m.label and m.label != NO_FINDING:
+                out.labels.add(m.label)
+            elif m.text not in out.oov:
+                out.oov.append(m.text)
 
 
 def set_prf(pred: set[str], gold: set[str]) -> tuple[float, float, float]:
@@ -173,13 +208,16 @@ def anomaly_outcome(answer: str | None, gold: set[str]) -> Outcome:
     """Set-level P/R/F1 of the labels named in ``answer`` vs ``gold``; OOV terms are FPs."""
     if answer is None:
         return Outcome(0.0, "no_answer", precision=0.0, recall=0.0)
-    labels, oov = parse_label_set(answer)
+    terms = parse_label_terms(answer)
+    labels, oov = terms.labels, terms.oov
     contradictory = NO_FINDING in labels and len(labels) > 1
     matchable = labels - {NO_FINDING} if contradictory else labels
     tp = len(matchable & gold)
     n_pred = len(labels) + len(oov)
     if n_pred == 0:
-        return Outcome(0.0, "unparsable", answer=answer, precision=0.0, recall=0.0)
+        return Outcome(
+            0.0, "unparsable", answer=answer, precision=0.0, recall=0.0, negated=terms.negated
+        )
     p, r = tp / n_pred, tp / len(gold)
     f1 = 2 * p * r / (p + r) if tp else 0.0
     return Outcome(
@@ -190,6 +228,7 @@ def anomaly_outcome(answer: str | None, gold: set[str]) -> Outcome:
         oov=oov,
         precision=p,
         recall=r,
+        negated=terms.negated,
     )
 
 

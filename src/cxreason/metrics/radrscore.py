@@ -1,29 +1,43 @@
 """RadRScore, offline deterministic backend: factuality, completeness, effectiveness.
 
-Entities come from the labeler (``cxreason.labeling.extract_mentions``): one entity per
-distinct (ontology concept, polarity) in a text. Polarity: ``present`` and ``uncertain`` are
-*positive* (a hedged finding does not contradict a stated one), ``absent`` is *negative*.
+Entities come from the labeler (``cxreason.labeling.extract_annotated``): only mentions
+*asserted* about this image count (hypothetical, conditional, generic, historical and
+answer-option statements are left out). An entity is (ontology concept, polarity, side, zone,
+change). Polarity: ``present`` and ``uncertain`` are *positive* (a hedged finding does not
+contradict a stated one), ``absent`` is *negative*. ``side`` (left | right | bilateral),
+``zone`` (upper | middle | lower) and ``change`` (new | worsening | improving | stable |
+resolved) are None when the text does not state them.
 
-Two entities match when they share a key with the same polarity and conflict when they share a
-key with opposite polarities. Keys: the concept, plus its CheXpert label (so the concepts
-"fracture" and "acute bone abnormality", both Fracture, match at label level); ``No Finding``
-is never a label-level key.
+A **claim** is one asserted phrase: the entities of one mention span ("the lungs are clear"
+is one claim about opacity, consolidation, pneumonia and edema). Claims are deduplicated per
+text.
 
-- factuality(reasoning, report): share of the reasoning's entities that agree with the report.
-  An entity the report does not mention (by concept or label) is correct when negative (the
-  paper's normal rule: unmentioned = normal) and wrong when positive. Global statements (the
-  ontology's ``normal-statement`` concepts: "no acute cardiopulmonary abnormality") that the
-  report does not make are judged against the whole report: "no abnormality" is correct only
-  when the report asserts no positive entity at all, "an abnormality" only when it asserts one.
-  None if no entity.
-- completeness(reasoning, reference): share of the reference reasoning's entities that the
-  reasoning matches (same key and polarity). 1.0 when the reference has no entity.
-- effectiveness(steps, reference_steps): share of steps that match some reference step: equal
-  normalised text or a matching entity; a step asserting no entity at all ("I will review the
-  lungs") may instead match a reference step that asserts none either (a plan step) by MiniLM
-  cosine similarity >= threshold. Entities decide wherever they exist, so similar wording
-  never rescues a contradicted or irrelevant finding.
-  0.0 when there are no steps.
+Two entities are *compatible* when their sides overlap (bilateral covers left and right) and
+their zones and changes are equal, an unstated one matching any. Entities share a *key* when
+they name the same concept or its CheXpert label (never ``No Finding``).
+
+- factuality(reasoning, report): share of the reasoning's claims that are correct, i.e. every
+  entity of the claim agrees with the report (:func:`agrees_with_report`): a positive entity
+  needs a compatible positive statement in the report (covering both sides for "bilateral");
+  a negative one is wrong only when the report states the finding compatibly and never rules
+  it out; a finding the report does not mention is normal (a negative claim about it is
+  correct, a positive one wrong); global statements ("no acute cardiopulmonary abnormality")
+  are judged against the whole report. None if the reasoning asserts nothing.
+- completeness(reasoning, reference): share of the reference's *topics* (its claims and the
+  answer options it weighs) that the reasoning addresses too: it asserts something about the
+  same finding or weighs it as an option (shared key, compatible), whatever it concludes (a
+  wrong conclusion is factuality's part). Options count because chains conclude on them by
+  letter ("for option A, which mentions a nodule, ... ruling out option A"), which an offline
+  reader cannot map back to the finding. 1.0 when the reference has no topic.
+- effectiveness(steps, reference_steps): mean over the reasoning's steps (sentences) of the
+  share of the step's claims that the reference steps support (:meth:`EntityIndex.supports`:
+  the reference states the same entity; a negative claim is also supported where the
+  reference discusses the finding or calls the study normal without ever stating it). "One
+  matching claim + four fabricated findings" is worth 0.2. A step identical to a reference step
+  (normalised text) is worth 1. A step asserting nothing (a plan, a generic or hypothetical
+  sentence) is worth 1 when MiniLM cosine similarity to some reference step is >= threshold,
+  else 0. Entities decide wherever they exist, so similar wording never rescues a contradicted
+  or irrelevant finding. 0.0 when there are no steps.
 
 An item's RadRScore is the mean of the three; 0 for all parts when the output has no
 non-empty ``<think>`` block; factuality 0 when the reasoning asserts no entity.
@@ -46,24 +60,40 @@ from cxreason.vocab import NO_FINDING
 SIM_THRESHOLD = 0.56
 
 POSITIVE, NEGATIVE = "positive", "negative"
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.IGNORECASE | re.DOTALL)
 _DEFAULT = object()  # sentinel: use the shared MiniLM embedder
+#: Sides as sets of lung sides: bilateral covers both.
+_SIDES = {"left": frozenset("L"), "right": frozenset("R"), "bilateral": frozenset("LR")}
 
 
 @dataclass(frozen=True)
 class Entity:
-    """A concept asserted in a text with a polarity (``positive`` | ``negative``)."""
+    """A concept asserted in a text with a polarity (``positive`` | ``negative``), and the side
+    and temporal change the text states for it (None: not stated)."""
 
     concept: str
     label: str | None
     polarity: str
     is_global: bool = False  # a whole-study normality statement ("no acute abnormality")
+    side: str | None = None
+    change: str | None = None
+    zone: str | None = None
 
     def keys(self) -> tuple[str, ...]:
         """Matching keys: the concept, plus the CheXpert label (never for No Finding)."""
         if self.label and self.label != NO_FINDING:
             return ("c:" + self.concept, "l:" + self.label)
         return ("c:" + self.concept,)
+
+    def compatible(self, other: Entity) -> bool:
+        """Sides overlap, zones and changes are equal; an unstated one matches any."""
+        if self.side and other.side and not (_SIDES[self.side] & _SIDES[other.side]):
+            return False
+        if self.zone and other.zone and self.zone != other.zone:
+            return False
+        return not (self.change and other.change and self.change != other.change)
+
+
+Claim = tuple[Entity, ...]
 
 
 def polarity(status: str) -> str:
@@ -72,48 +102,115 @@ def polarity(status: str) -> str:
 
 
 def entity_from_mention(m) -> Entity:
-    """The :class:`Entity` a labeler ``Mention`` asserts (global flag from the ontology group)."""
+    """The :class:`Entity` a labeler mention asserts (global flag from the ontology group; side
+    and change when ``m`` is an ``AnnotatedMention``)."""
     from cxreason.labeling.ontology import CONCEPTS
 
     concept = CONCEPTS.get(m.concept)
     is_global = concept is not None and concept.group == "normal-statement"
-    return Entity(m.concept, m.label, polarity(m.status), is_global)
+    return Entity(
+        m.concept,
+        m.label,
+        polarity(m.status),
+        is_global,
+        getattr(m, "side", None),
+        getattr(m, "change", None),
+        getattr(m, "zone", None),
+    )
+
+
+@lru_cache(maxsize=200_000)
+def claims(text: str) -> tuple[Claim, ...]:
+    """Distinct asserted claims of ``text`` (cached per string), in order of first mention."""
+    return _claims(text, ASSERTED_ONLY)
+
+
+@lru_cache(maxsize=200_000)
+def topics(text: str) -> tuple[Claim, ...]:
+    """What ``text`` reasons about: its asserted claims and the answer options it weighs (an
+    option under discussion names a finding the chain then rules in or out, often by the
+    option's letter: "for option A, which mentions a nodule, ... ruling out option A")."""
+    return _claims(text, ASSERTED_OR_OPTION)
+
+
+ASSERTED_ONLY = frozenset({"asserted"})
+ASSERTED_OR_OPTION = frozenset({"asserted", "option"})
+
+
+def _claims(text: str, contexts: frozenset[str]) -> tuple[Claim, ...]:
+    from cxreason.labeling.extract import extract_annotated
+
+    spans: dict[tuple[int, int], list[Entity]] = {}
+    for m in extract_annotated(text or ""):
+        if m.context in contexts:
+            spans.setdefault((m.start, m.end), []).append(entity_from_mention(m))
+    return tuple(dict.fromkeys(tuple(dict.fromkeys(es)) for es in spans.values()))
 
 
 @lru_cache(maxsize=200_000)
 def entities(text: str) -> tuple[Entity, ...]:
-    """Distinct entities of ``text`` (cached per string), in order of first mention."""
-    from cxreason.labeling import extract_mentions
-
-    return tuple(dict.fromkeys(entity_from_mention(m) for m in extract_mentions(text or "")))
+    """Distinct asserted entities of ``text`` (cached per string), in order of first mention."""
+    return tuple(dict.fromkeys(e for c in claims(text) for e in c))
 
 
 class EntityIndex:
-    """Polarities seen per key in one text (a report or a reference)."""
+    """Entities seen per key in one text (a report or a reference)."""
 
     def __init__(self, ents: Iterable[Entity]):
-        self.by_key: dict[str, set[str]] = {}
+        self.by_key: dict[str, list[Entity]] = {}
         self.any_positive = False  # some entity (finding or global) asserted positive
+        self.states_normal = False  # a global normal statement ("no acute abnormality")
         for e in ents:
             for k in e.keys():
-                self.by_key.setdefault(k, set()).add(e.polarity)
+                self.by_key.setdefault(k, []).append(e)
             self.any_positive |= e.polarity == POSITIVE
+            self.states_normal |= e.is_global and e.polarity == NEGATIVE
 
-    def polarities(self, e: Entity) -> set[str] | None:
-        """Polarities of ``e``'s concept if mentioned, else of its label, else None."""
+    def candidates(self, e: Entity) -> list[Entity] | None:
+        """Entities under ``e``'s concept if mentioned, else under its label, else None."""
         for k in e.keys():  # concept first, then label
             if k in self.by_key:
                 return self.by_key[k]
         return None
 
+    def polarities(self, e: Entity) -> set[str] | None:
+        """Polarities of the compatible entities under ``e``'s concept (else label), or None
+        when the text does not mention the concept (nor its label) at all."""
+        cands = self.candidates(e)
+        if cands is None:
+            return None
+        return {c.polarity for c in cands if e.compatible(c)}
+
     def matches(self, e: Entity) -> bool:
-        """True when a shared key carries ``e``'s polarity."""
-        return any(e.polarity in self.by_key.get(k, ()) for k in e.keys())
+        """True when a shared key carries a compatible entity of ``e``'s polarity."""
+        return any(
+            c.polarity == e.polarity and e.compatible(c)
+            for k in e.keys()
+            for c in self.by_key.get(k, ())
+        )
+
+    def covers(self, e: Entity) -> bool:
+        """True when the text addresses ``e``'s finding (a shared key, compatible side and
+        change), whatever it concludes about it."""
+        return any(e.compatible(c) for k in e.keys() for c in self.by_key.get(k, ()))
+
+    def supports(self, e: Entity, discussed: EntityIndex | None = None) -> bool:
+        """:meth:`matches`, or a negative finding that the text never states (compatibly) as
+        present while it says the study is normal ("no pneumothorax" under "no acute
+        abnormality") or discusses the finding (``discussed``: an index of every mention,
+        asserted or not: "a tortuous aorta would appear as ...; option D is unlikely")."""
+        if self.matches(e):
+            return True
+        if e.polarity != NEGATIVE or e.is_global or self.conflicts(e):
+            return False
+        if self.candidates(e) is None and self.states_normal:
+            return True
+        return discussed is not None and discussed.covers(e)
 
     def conflicts(self, e: Entity) -> bool:
-        """True when a shared key carries only the opposite polarity."""
+        """True when the text states ``e``'s finding (compatibly) only with the other polarity."""
         pols = self.polarities(e)
-        return pols is not None and e.polarity not in pols
+        return bool(pols) and e.polarity not in pols
 
 
 @lru_cache(maxsize=50_000)
@@ -123,30 +220,64 @@ def _index(text: str) -> EntityIndex:
 
 def agrees_with_report(e: Entity, report: EntityIndex) -> bool:
     """Whether one reasoning entity agrees with the report (see module docstring)."""
-    pols = report.polarities(e)
-    if pols is None and e.is_global:
-        return (e.polarity == POSITIVE) == report.any_positive
-    if pols is None:
+    cands = report.candidates(e)
+    if cands is None:
+        if e.is_global:
+            return (e.polarity == POSITIVE) == report.any_positive
         return e.polarity == NEGATIVE  # unmentioned in the report: normal
-    return e.polarity in pols
+    same = [c for c in cands if e.compatible(c)]
+    if e.polarity == NEGATIVE:  # wrong only when the report states it and never rules it out
+        return not same or any(c.polarity == NEGATIVE for c in same)
+    pos = [c for c in same if c.polarity == POSITIVE]
+    if not pos or e.side is None or any(c.side is None for c in pos):
+        return bool(pos)
+    covered = frozenset().union(*(_SIDES[c.side] for c in pos))  # "bilateral" needs both sides
+    return _SIDES[e.side] <= covered
+
+
+def claim_agrees(claim: Claim, report: EntityIndex) -> bool:
+    """A claim is correct when every entity it asserts agrees with the report."""
+    return all(agrees_with_report(e, report) for e in claim)
 
 
 def factuality(reasoning: str, report: str) -> float | None:
-    """Share of the reasoning's entities that agree with the report; None if none asserted."""
-    ents = entities(reasoning)
-    if not ents:
+    """Share of the reasoning's claims that agree with the report; None if none asserted."""
+    cs = claims(reasoning)
+    if not cs:
         return None
     rep = _index(report)
-    return sum(agrees_with_report(e, rep) for e in ents) / len(ents)
+    return sum(claim_agrees(c, rep) for c in cs) / len(cs)
+
+
+def claim_matches(claim: Claim, index: EntityIndex) -> bool:
+    """A claim is matched when the other text states one of its entities (same key, polarity,
+    compatible side and change)."""
+    return any(index.matches(e) for e in claim)
 
 
 def completeness(reasoning: str, reference: str) -> float:
-    """Share of the reference's entities that the reasoning matches (1.0 if none)."""
-    ref = entities(reference)
+    """Share of the reference's topics (:func:`topics`: asserted claims and answer options
+    weighed) that the reasoning addresses too (1.0 if none): it asserts something about the
+    same finding, or weighs it as an option (same key, compatible side, zone and change),
+    whatever it concludes; whether the conclusion is right is factuality's part."""
+    ref = topics(reference)
     if not ref:
         return 1.0
-    cand = _index(reasoning)
-    return sum(cand.matches(e) for e in ref) / len(ref)
+    cand = _topic_index(reasoning)
+    return sum(any(cand.covers(e) for e in c) for c in ref) / len(ref)
+
+
+@lru_cache(maxsize=50_000)
+def _topic_index(text: str) -> EntityIndex:
+    return EntityIndex(e for c in topics(text) for e in c)
+
+
+@lru_cache(maxsize=50_000)
+def _discussed(text: str) -> EntityIndex:
+    """Index of every mention of ``text``, asserted or not (what the text talks about)."""
+    from cxreason.labeling.extract import extract_annotated
+
+    return EntityIndex(entity_from_mention(m) for m in extract_annotated(text or ""))
 
 
 @lru_cache(maxsize=200_000)
@@ -154,29 +285,40 @@ def _norm_step(s: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", s.casefold()).split())
 
 
-@lru_cache(maxsize=200_000)
-def _keyset(text: str) -> frozenset[tuple[str, str]]:
-    """(key, polarity) pairs of a text's entities: two texts share an entity iff these intersect."""
-    return frozenset((k, e.polarity) for e in entities(text) for k in e.keys())
-
-
-def step_entity_matches(steps: Sequence[str], reference_steps: Sequence[str]) -> np.ndarray:
-    """Boolean matrix (steps x reference steps): same normalised text or a matching entity."""
-    out = np.zeros((len(steps), len(reference_steps)), dtype=bool)
-    refs = [(_norm_step(r), _keyset(r)) for r in reference_steps]
-    for i, s in enumerate(steps):
-        ns, ks = _norm_step(s), _keyset(s)
-        for j, (nr, kr) in enumerate(refs):
-            out[i, j] = ns == nr or not ks.isdisjoint(kr)
-    return out
+@lru_cache(maxsize=20_000)
+def _steps_index(reference_steps: tuple[str, ...]) -> EntityIndex:
+    """One index over the entities of all reference steps."""
+    return EntityIndex(e for r in reference_steps for e in entities(r))
 
 
 @lru_cache(maxsize=100_000)
-def matched_steps(steps: tuple[str, ...], reference_steps: tuple[str, ...]) -> tuple[bool, ...]:
-    """Per step: does it match some reference step by text or entity (cached per pair)."""
-    if not steps or not reference_steps:
-        return (False,) * len(steps)
-    return tuple(bool(x) for x in step_entity_matches(steps, reference_steps).any(axis=1))
+def step_scores(
+    steps: tuple[str, ...], reference_steps: tuple[str, ...]
+) -> tuple[float | None, ...]:
+    """Per step: the share of its claims that match an entity of the reference steps (1.0 for a
+    step identical to a reference step after normalisation); None for a step that asserts
+    nothing (left to similarity matching). Cached per pair."""
+    if not reference_steps:
+        return (0.0,) * len(steps)
+    same_text = {_norm_step(r) for r in reference_steps}
+    index = _steps_index(reference_steps)
+    discussed = _discussed("\n".join(reference_steps))
+    out: list[float | None] = []
+    for s in steps:
+        cs = claims(s)
+        if _norm_step(s) in same_text:
+            out.append(1.0)
+        elif not cs:
+            out.append(None)
+        else:
+            out.append(sum(claim_supported(c, index, discussed) for c in cs) / len(cs))
+    return tuple(out)
+
+
+def claim_supported(claim: Claim, reference: EntityIndex, discussed: EntityIndex) -> bool:
+    """A reasoning claim the reference supports: it states one of the claim's entities, or
+    rules the finding out (see :meth:`EntityIndex.supports`)."""
+    return any(reference.supports(e, discussed) for e in claim)
 
 
 def effectiveness(
@@ -185,44 +327,39 @@ def effectiveness(
     embedder=None,
     threshold: float = SIM_THRESHOLD,
 ) -> float:
-    """Share of ``steps`` matching a reference step (0.0 without steps or references).
+    """Mean over ``steps`` of the share of each step's claims that the reference supports
+    (0.0 without steps or references).
 
-    A step with entities matches by entity (or identical text) only; a step without entities
-    ("I will review the lungs") matches by identical text or, with an ``embedder``, by cosine
-    similarity >= ``threshold`` to a reference step without entities (a plan or method step).
-    ``embedder=None``: no similarity.
+    A step with claims is scored by entity (or identical text) only; a step without claims
+    ("I will review the lungs", a generic or hypothetical sentence) is worth 1 when identical to
+    a reference step or, with an ``embedder``, when its cosine similarity to some reference step
+    is >= ``threshold``; else 0. ``embedder=None``: no similarity.
     """
     steps = [s for s in steps if s.strip()]
     reference_steps = [r for r in reference_steps if r.strip()]
     if not steps or not reference_steps:
         return 0.0
-    matched = np.array(matched_steps(tuple(steps), tuple(reference_steps)), dtype=bool)
-    todo = semantic_candidates(steps, matched) if embedder is not None else []
-    plain_refs = entityless(reference_steps)
-    if todo and plain_refs:
-        sims = embedder.similarity([steps[i] for i in todo], plain_refs)
-        matched[todo] = (sims >= threshold).any(axis=1)
-    return float(matched.mean())
+    scores = list(step_scores(tuple(steps), tuple(reference_steps)))
+    todo = [i for i, v in enumerate(scores) if v is None]
+    if embedder is not None and todo:
+        sims = embedder.similarity([steps[i] for i in todo], reference_steps)
+        for i, hit in zip(todo, (sims >= threshold).any(axis=1), strict=True):
+            scores[i] = float(hit)
+    return float(np.mean([0.0 if v is None else v for v in scores]))
 
 
-def entityless(steps: Sequence[str]) -> list[str]:
-    """The steps that assert no entity (plan / method statements)."""
-    return [s for s in steps if not entities(s)]
-
-
-def semantic_candidates(steps: Sequence[str], matched) -> list[int]:
-    """Indices of unmatched steps that assert no entity (the only ones judged by similarity)."""
-    return [i for i, s in enumerate(steps) if not matched[i] and not entities(s)]
+def semantic_candidates(steps: Sequence[str], reference_steps: Sequence[str]) -> list[int]:
+    """Indices of the steps left to similarity matching (they assert nothing and are not
+    identical to a reference step)."""
+    scores = step_scores(tuple(steps), tuple(reference_steps))
+    return [i for i, v in enumerate(scores) if v is None]
 
 
 def extract_think(output: str | None) -> str | None:
     """Content of the LAST non-empty ``<think>...</think>`` block (stripped), else None."""
-    if not output:
-        return None
-    for block in reversed(_THINK_RE.findall(output)):
-        if block.strip():
-            return block.strip()
-    return None
+    from cxreason.metrics.tags import last_block
+
+    return last_block(output, "think")
 
 
 def split_steps(text: str) -> list[str]:

@@ -74,9 +74,20 @@ def markdown_report(scores: dict, title: str = "Scores") -> str:
         "- accuracy: 1/0 per closed item, set F1 per anomaly item; unparsable, unanswered and "
         "missing items count as 0 and stay in the denominator",
         "",
+        "## Strict reading (the headline)",
+        "",
         markdown_table(scores),
         "",
     ]
+    if "lenient" in scores:
+        lines += [
+            "## Lenient reading (free-text outputs; NOT the headline)",
+            "",
+            f"- {scores['lenient'].get('definition', '')}",
+            "",
+            markdown_table(scores["lenient"]),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -91,6 +102,15 @@ def _provenance_lines(meta: dict) -> list[str]:
     if prov == "unchecked":
         return ["- provenance: the predictions carry no benchmark hash (not checked)"]
     return ["- provenance: predictions made on this build (content hash checked)"] if prov else []
+
+
+def lenient_summary(scores: dict) -> str | None:
+    """One line with the lenient reading's overall metrics (None without one)."""
+    if "lenient" not in scores:
+        return None
+    lb = scores["lenient"]
+    body = ", ".join(f"{m} {fmt(lb.get(m))}" for m in METRICS)
+    return f"lenient reading (free text, not the headline): {body}"
 
 
 def write_outputs(

@@ -2,6 +2,11 @@
 
 Every benchmark item is scored: an item with no prediction is ``missing`` (outcome 0,
 RadRScore 0), an output with no parsable answer is wrong; nothing leaves the denominator.
+
+Two readings of each output (:mod:`cxreason.metrics.reading`): the **strict** one is the
+headline (top-level metrics of scores.json); the **lenient** one (free text: answer from the
+ending, reasoning without tags) sits beside it under ``lenient`` in scores.json and in each
+per-item row, clearly labelled, so zero-shot baselines can be compared honestly.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 from cxreason.metrics import radrscore as rr
 from cxreason.metrics.bootstrap import N_RESAMPLES, SEED, metric_cis
 from cxreason.metrics.outcome import outcome_detail
+from cxreason.metrics.reading import lenient_output
 from cxreason.records import BenchItem, Prediction, RecordError, iter_jsonl, read_records
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,13 @@ log = logging.getLogger(__name__)
 METRICS = ("accuracy", "radrscore", "factuality", "completeness", "effectiveness")
 RADR_PARTS = ("factuality", "completeness", "effectiveness", "radrscore")
 BACKENDS = ("offline", "llm")
+#: Per-item fields repeated under ``lenient`` in per_item.jsonl.
+LENIENT_FIELDS = ("status", "accuracy", "answer", "letter", "pred_labels", "oov", *RADR_PARTS)
+LENIENT_DEFINITION = (
+    "lenient reading (not the headline): answer from the <answer> block, else from the "
+    "output's ending ('the answer is B', 'B) text'); reasoning from <think>, else the output "
+    "without tags minus its final answer sentence"
+)
 
 
 class ScoreError(ValueError):
@@ -130,11 +143,10 @@ def _prefetch_embeddings(
         refs = [r for r in rr.reference_steps(it) if r.strip()]
         if not steps or not refs:
             continue
-        todo = rr.semantic_candidates(steps, rr.matched_steps(tuple(steps), tuple(refs)))
-        plain_refs = rr.entityless(refs)
-        if todo and plain_refs:
+        todo = rr.semantic_candidates(steps, refs)
+        if todo:
             need.update(steps[i] for i in todo)
-            need.update(plain_refs)
+            need.update(refs)
     embedder.prefetch(sorted(need))
 
 
@@ -171,7 +183,11 @@ def item_rows(
         }
         if it.task == "anomaly":
             row.update(
-                pred_labels=oc.pred_labels, oov=oc.oov, precision=oc.precision, recall=oc.recall
+                pred_labels=oc.pred_labels,
+                oov=oc.oov,
+                negated=oc.negated,
+                precision=oc.precision,
+                recall=oc.recall,
             )
         else:
             row["letter"] = oc.letter
@@ -207,13 +223,26 @@ def _block(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
 
 
 def aggregate(rows: Sequence[dict], n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict:
-    """scores.json body: ``{n, <metric>: {value, ci95}, ..., by_task: {task: {...}}}``."""
+    """scores.json body: ``{n, <metric>: {value, ci95}, ..., by_task: {task: {...}}}`` for the
+    strict reading, and the same under ``lenient`` when the rows carry the lenient reading."""
+    out = {"reading": "strict", **_by_task(rows, n_resamples, seed)}
+    if rows and all("lenient" in r for r in rows):
+        lenient = [{**r, **r["lenient"]} for r in rows]
+        out["lenient"] = {
+            "reading": "lenient",
+            "definition": LENIENT_DEFINITION,
+            **_by_task(lenient, n_resamples, seed),
+        }
+    out["bootstrap"] = {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "unit": "item"}
+    return out
+
+
+def _by_task(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
     out = _block(rows, n_resamples, seed)
     tasks = sorted({r["task"] for r in rows}, key=_task_order)
     out["by_task"] = {
         t: _block([r for r in rows if r["task"] == t], n_resamples, seed) for t in tasks
     }
-    out["bootstrap"] = {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "unit": "item"}
     return out
 
 
@@ -239,15 +268,21 @@ def score_predictions(
     """
     if backend not in BACKENDS:
         raise ScoreError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "llm" and judge is None:
+        raise ScoreError("backend 'llm' needs a judge (see cxreason.metrics.judge.LLMJudge)")
     outs = [outputs.get(it.id) for it in items]
+    lenient = [lenient_output(o, it.task) for it, o in zip(items, outs, strict=True)]
+    both = [*items, *items]  # one pass: identical texts are scored (or asked) once
     if backend == "offline":
-        radr = offline_radr(items, outs, embedder, threshold)
+        radr = offline_radr(both, outs + lenient, embedder, threshold)
     else:
-        if judge is None:
-            raise ScoreError("backend 'llm' needs a judge (see cxreason.metrics.judge.LLMJudge)")
-        radr = judge.score(items, outs)
-    rows = item_rows(items, outputs, radr)
-    for r in rows:
+        radr = judge.score(both, outs + lenient)
+    rows = item_rows(items, outputs, radr[: len(items)])
+    lenient_rows = item_rows(
+        items, {it.id: o for it, o in zip(items, lenient, strict=True)}, radr[len(items) :]
+    )
+    for r, lr in zip(rows, lenient_rows, strict=True):
+        r["lenient"] = {k: lr[k] for k in LENIENT_FIELDS if k in lr}
         if errors and r["id"] in errors:
             r["pred_error"] = errors[r["id"]]
     return rows
