@@ -125,16 +125,18 @@ def test_grpo_logs_rewards_updates_and_plots(tiny_bench, tiny_model_dir, tmp_pat
     hist = json.loads((out / "log_history.json").read_text())
     logged = [r for r in hist if "reward" in r]
     assert len(logged) == 2
-    for name in ("format", "accuracy", "factuality", "length"):
+    for name in ("format", "accuracy", "factuality", "completeness", "length"):
         assert f"rewards/{name}_reward/mean" in logged[0]
+    # mixed prompts: the process rewards scored exactly the CoT samples of each step
+    for row in logged:
+        share = row["samples/cot_share"]
+        for name in ("factuality", "completeness", "length"):
+            assert row[f"rewards/{name}_reward/applies"] == pytest.approx(share)
     assert "entropy" in logged[0] and "kl" in logged[0]
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert yaml.safe_load((out / CONFIG_NAME).read_text())["training"]["reward_weights"] == [
-        0.5,
-        1.0,
-        0.5,
-        0.1,
-    ]
+    cfg = yaml.safe_load((out / CONFIG_NAME).read_text())
+    assert cfg["training"]["reward_weights"] == [0.5, 1.0, 0.5, 0.5, 0.1]
+    assert cfg["script"]["prompt_mode"] == "mixed" and cfg["data"]["n_direct"] > 0
 
 
 def test_grpo_rollouts_never_sample_vision_tokens(tiny_bench, tiny_model_dir, tmp_path):

@@ -112,6 +112,13 @@ class ScriptArguments:
         default=None,
         metadata={"help": "Cap images at image_size^2 pixels in the processor (px side)."},
     )
+    image_min_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Enlarge images below image_min_size^2 pixels (px side; None keeps the "
+            "processor's floor)."
+        },
+    )
     freeze_vision_tower: bool = field(
         default=False,
         metadata={

@@ -109,7 +109,7 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     _log_stats("grpo", stats)
     funcs = reward_functions(script, train_args)
     model, processor, peft_config = load_policy(model_args, train_args)
-    apply_image_size(processor, script.image_size)
+    apply_image_size(processor, script.image_size, getattr(script, "image_min_size", None))
     if getattr(script, "freeze_vision_tower", False):
         freeze_vision_tower(model)
     suppress_vision_tokens(train_args, processor)

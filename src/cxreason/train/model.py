@@ -352,20 +352,23 @@ def load_model_and_processor(
     *,
     lora: dict | None = None,
     trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
 ) -> tuple[Any, Any]:
     """Load any HF image-text-to-text model (Qwen2-VL, Qwen2.5-VL, Idefics3/SmolVLM, ...).
 
     ``dtype``: "auto", a torch dtype or its name ("bfloat16"). ``device``: e.g. "cpu", "cuda";
     None leaves the model where from_pretrained put it. ``lora``: kwargs for ``peft.LoraConfig``
     (e.g. ``{"r": 16, "target_modules": "all-linear"}``) to wrap the model with a LoRA adapter.
+    ``attn_implementation``: e.g. ``sdpa``, ``flash_attention_2`` (None: transformers' default).
     """
     import torch
     from transformers import AutoModelForImageTextToText
 
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForImageTextToText.from_pretrained(
-        str(name_or_path), dtype=dtype, trust_remote_code=trust_remote_code
+        str(name_or_path), dtype=dtype, trust_remote_code=trust_remote_code, **extra
     )
     processor = load_processor(name_or_path, trust_remote_code=trust_remote_code)
     if lora:

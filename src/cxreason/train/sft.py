@@ -65,14 +65,15 @@ def lazy_dataset(samples: list, script: Any, processor: Any):
     return to_dataset(samples, loader)
 
 
-def apply_image_size(processor: Any, side: int | None) -> None:
-    """Cap a Qwen-VL-style processor's pixel budget at ``side``^2 pixels per image.
+def apply_image_size(processor: Any, side: int | None, min_side: int | None = None) -> None:
+    """Cap a Qwen-VL-style processor's pixel budget at ``side``^2 pixels per image (and raise its
+    floor to ``min_side``^2 pixels when given).
 
     Transformers 5 keeps the budget in ``image_processor.size`` (``longest_edge`` = max pixels,
     ``shortest_edge`` = min pixels); processors without one are left as they are (warned).
     """
     ip = getattr(processor, "image_processor", None)
-    if side is None or ip is None:
+    if (side is None and min_side is None) or ip is None:
         return
     size = getattr(ip, "size", None)
     if getattr(size, "longest_edge", None) is None:
@@ -80,11 +81,14 @@ def apply_image_size(processor: Any, side: int | None) -> None:
         return
     from transformers.image_utils import SizeDict
 
-    px = side * side
-    ip.size = SizeDict(shortest_edge=min(size.shortest_edge or px, px), longest_edge=px)
-    for attr in ("max_pixels", "min_pixels"):  # older transformers keep them as attributes too
+    hi = side * side if side is not None else size.longest_edge
+    lo = min_side * min_side if min_side is not None else min(size.shortest_edge or hi, hi)
+    if lo > hi:
+        raise RecipeError(f"image_min_size {min_side} is larger than image_size {side}")
+    ip.size = SizeDict(shortest_edge=lo, longest_edge=hi)
+    for attr, value in (("max_pixels", hi), ("min_pixels", lo)):  # older transformers
         if getattr(ip, attr, None) is not None:
-            setattr(ip, attr, px if attr == "max_pixels" else min(getattr(ip, attr), px))
+            setattr(ip, attr, value)
 
 
 def load_policy(model_args: Any, train_args: Any) -> tuple[Any, Any, Any]:
@@ -99,7 +103,12 @@ def load_policy(model_args: Any, train_args: Any) -> tuple[Any, Any, Any]:
     remote = bool(getattr(train_args, "trust_remote_code", False))
     name = model_args.model_name_or_path
     try:
-        model, processor = load_model_and_processor(name, dtype=dtype, trust_remote_code=remote)
+        model, processor = load_model_and_processor(
+            name,
+            dtype=dtype,
+            trust_remote_code=remote,
+            attn_implementation=getattr(model_args, "attn_implementation", None),
+        )
     except (OSError, ValueError, KeyError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise RecipeError(f"cannot load model {name}: {first}") from None
@@ -135,7 +144,7 @@ def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
     )
     _log_stats("sft", stats)
     model, processor, peft_config = load_policy(model_args, train_args)
-    apply_image_size(processor, script.image_size)
+    apply_image_size(processor, script.image_size, getattr(script, "image_min_size", None))
     if getattr(script, "freeze_vision_tower", False):
         freeze_vision_tower(model)
     trainer = SFTTrainer(
