@@ -33,8 +33,12 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_items import binary_item  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 PROCESS = ["factuality", "completeness"]
@@ -50,25 +54,6 @@ MIXED_REWARDS = [
 ]  # fmt: skip
 
 
-def _item(i: int, finding: str, present: bool, image: str, rep: str, chain: str = ""):
-    from cxreason.records import BenchItem
-
-    return BenchItem(
-        id=f"{finding[:4].lower()}{i}",
-        study_id=f"p{i}",
-        task="binary",
-        question=f"Does this chest X-ray show {finding}?",
-        options={"A": "Yes", "B": "No"},
-        answer="A" if present else "B",
-        answer_labels=[finding] if present else [],
-        images=[image],
-        report=rep,
-        reasoning=chain,
-        reasoning_steps=[chain] if chain else [],
-        split="train",
-    )
-
-
 def build_phantom_benches(root: Path, n: int, size: int = 112) -> tuple[Path, Path]:
     """(warm-up SFT bench on Edema, GRPO bench on Cardiomegaly/Pneumothorax) under ``root``."""
     from cxreason.data.phantom import render_study
@@ -82,13 +67,13 @@ def build_phantom_benches(root: Path, n: int, size: int = 112) -> tuple[Path, Pa
         render_study({"Edema": "present"} if edema else {}, seed=i, size=size).save(root / name)
         rep = bench_report("Pulmonary edema." if edema else "Clear lungs.", "")
         chain = "There is pulmonary edema." if edema else "There is no pulmonary edema."
-        sft.append(_item(i, "Edema", edema, name, rep, chain))
+        sft.append(binary_item(i, "Edema", edema, name, rep, chain))
         name = f"images/c{i}.png"
         render_study({"Cardiomegaly": "present"}, seed=1000 + i, size=size).save(root / name)
         rep = bench_report("The heart is enlarged. No pneumothorax.", "Cardiomegaly.")
         finding = "Cardiomegaly" if i % 2 == 0 else "Pneumothorax"
         chain = "The heart is enlarged." if i % 2 == 0 else "There is no pneumothorax."
-        grpo.append(_item(i, finding, finding == "Cardiomegaly", name, rep, chain))
+        grpo.append(binary_item(i, finding, finding == "Cardiomegaly", name, rep, chain))
     write_jsonl(root / "sft.jsonl", sft)
     write_jsonl(root / "grpo.jsonl", grpo)
     return root / "sft.jsonl", root / "grpo.jsonl"

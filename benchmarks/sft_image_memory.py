@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_items import cardiomegaly_item  # noqa: E402
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 GIB = 1024**3
 
@@ -60,8 +63,8 @@ def make_image(path: Path, seed: int, size: int = 3000) -> None:
 
 
 def make_bench(root: Path, n: int, size: int) -> Path:
-    """``root/bench_{n}.jsonl``: n binary items, one 3000 px image each (made once, reused)."""
-    from cxreason.records import BenchItem, bench_report, write_jsonl
+    """``root/bench_{n}.jsonl``: n binary items, one ``size`` px image each (made once, reused)."""
+    from cxreason.records import write_jsonl
 
     img_dir = root / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -70,24 +73,7 @@ def make_bench(root: Path, n: int, size: int) -> Path:
         path = img_dir / f"r{i:04d}.png"
         if not path.exists():
             make_image(path, seed=i, size=size)
-        big = i % 2 == 0
-        why = "The cardiac silhouette is enlarged." if big else "The heart size is normal."
-        items.append(
-            BenchItem(
-                id=f"m{i}",
-                study_id=f"s{i}",
-                task="binary",
-                question="Does this chest X-ray show Cardiomegaly?",
-                options={"A": "Yes", "B": "No"},
-                answer="A" if big else "B",
-                answer_labels=["Cardiomegaly"] if big else [],
-                images=[f"images/{path.name}"],
-                report=bench_report(why, "Cardiomegaly." if big else "Normal."),
-                reasoning=why,
-                reasoning_steps=[why],
-                split="train",
-            )
-        )
+        items.append(cardiomegaly_item(i, f"images/{path.name}"))
     bench = root / f"bench_{n}.jsonl"
     write_jsonl(bench, items)
     return bench

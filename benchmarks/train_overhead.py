@@ -28,36 +28,28 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_items import cardiomegaly_item  # noqa: E402
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-QUESTION = "Does this chest X-ray show Cardiomegaly?"
 
 
 def build_bench(root: Path, n: int, size: int = 112) -> Path:
-    """n binary items over SYNTHETIC phantom PNGs (half with Cardiomegaly)."""
+    """n binary Cardiomegaly items over SYNTHETIC phantom PNGs (half with Cardiomegaly)."""
     from cxreason.data.phantom import render_study
-    from cxreason.records import BenchItem, bench_report, write_jsonl
+    from cxreason.records import write_jsonl
 
     (root / "images").mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(n):
-        big = i % 2 == 0
         name = f"images/p{i}.png"
-        render_study({"Cardiomegaly": "present"} if big else {}, seed=i, size=size).save(
-            root / name
-        )
-        why = "The cardiac silhouette is enlarged." if big else "The heart size is normal."
-        items.append(
-            BenchItem(
-                id=f"o{i}", study_id=f"s{i}", task="binary", question=QUESTION,
-                options={"A": "Yes", "B": "No"}, answer="A" if big else "B",
-                answer_labels=["Cardiomegaly"] if big else [], images=[name],
-                report=bench_report(why, "Cardiomegaly." if big else "Normal."),
-                reasoning=why, reasoning_steps=[why], split="train",
-            )
-        )  # fmt: skip
+        labels = {"Cardiomegaly": "present"} if i % 2 == 0 else {}
+        render_study(labels, seed=i, size=size).save(root / name)
+        items.append(cardiomegaly_item(i, name))
     write_jsonl(root / "bench.jsonl", items)
     return root / "bench.jsonl"
 
