@@ -12,7 +12,16 @@ sample has the layout and every group's reward is 0, i.e. no learning signal).
 Claim checked: mean reward over the last K GRPO steps exceeds the first K steps by more than
 twice the standard error of that difference (per-step rewards as samples).
 
+``--mixed``: the paper's sample mix in one GRPO run. The warm-up SFT teaches both layouts (half
+the items with a one-sentence chain); GRPO draws per item the CoT or the direct prompt
+(``prompt_mode: mixed``, ``cot_fraction`` 0.5) and adds the process rewards (factuality vs the
+report, completeness vs the chain), which score CoT samples only. Checked besides the learning
+claim: at every step the share of samples the process rewards scored equals the share of CoT
+samples (``rewards/<name>/applies`` vs ``samples/cot_share``), i.e. the process reward is
+computed and logged for reasoning samples only.
+
     python benchmarks/grpo_learns.py --out runs/grpo_learns
+    python benchmarks/grpo_learns.py --mixed --out runs/grpo_learns_mixed
 
 Writes OUT/grpo/reward_curve.png (TRL log history), OUT/grpo_learns.png (per-step reward with a
 moving average and the first/last-K means) and OUT/grpo_learns.json (the figures).
@@ -24,27 +33,25 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_items import binary_item  # noqa: E402
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-
-
-def _item(i: int, finding: str, present: bool, image: str, rep: str):
-    from cxreason.records import BenchItem
-
-    return BenchItem(
-        id=f"{finding[:4].lower()}{i}",
-        study_id=f"p{i}",
-        task="binary",
-        question=f"Does this chest X-ray show {finding}?",
-        options={"A": "Yes", "B": "No"},
-        answer="A" if present else "B",
-        answer_labels=[finding] if present else [],
-        images=[image],
-        report=rep,
-        split="train",
-    )
+PROCESS = ["factuality", "completeness"]
+DIRECT_REWARDS = [
+    "--prompt_mode", "direct", "--reward_funcs", "format", "accuracy",
+    "--reward_weights", "0.5", "1.0", "--max_completion_length", "10",
+]  # fmt: skip
+MIXED_REWARDS = [
+    "--prompt_mode", "mixed", "--cot_fraction", "0.5",
+    "--reward_funcs", "format", "accuracy", *PROCESS,
+    "--reward_weights", "0.5", "1.0", "0.5", "0.5", "--max_completion_length", "40",
+    "--per_device_train_batch_size", "16",
+]  # fmt: skip
 
 
 def build_phantom_benches(root: Path, n: int, size: int = 112) -> tuple[Path, Path]:
@@ -59,12 +66,14 @@ def build_phantom_benches(root: Path, n: int, size: int = 112) -> tuple[Path, Pa
         name = f"images/e{i}.png"
         render_study({"Edema": "present"} if edema else {}, seed=i, size=size).save(root / name)
         rep = bench_report("Pulmonary edema." if edema else "Clear lungs.", "")
-        sft.append(_item(i, "Edema", edema, name, rep))
+        chain = "There is pulmonary edema." if edema else "There is no pulmonary edema."
+        sft.append(binary_item(i, "Edema", edema, name, rep, chain))
         name = f"images/c{i}.png"
         render_study({"Cardiomegaly": "present"}, seed=1000 + i, size=size).save(root / name)
         rep = bench_report("The heart is enlarged. No pneumothorax.", "Cardiomegaly.")
         finding = "Cardiomegaly" if i % 2 == 0 else "Pneumothorax"
-        grpo.append(_item(i, finding, finding == "Cardiomegaly", name, rep))
+        chain = "The heart is enlarged." if i % 2 == 0 else "There is no pneumothorax."
+        grpo.append(binary_item(i, finding, finding == "Cardiomegaly", name, rep, chain))
     write_jsonl(root / "sft.jsonl", sft)
     write_jsonl(root / "grpo.jsonl", grpo)
     return root / "sft.jsonl", root / "grpo.jsonl"
@@ -101,8 +110,29 @@ def learning_figures(history: list[dict], k: int) -> dict:
     }
 
 
+def process_reward_coverage(history: list[dict], names: list[str]) -> dict:
+    """Per process reward: does its scored share equal the CoT share at every logged step?"""
+    rows = [r for r in history if "samples/cot_share" in r]
+    out = {
+        "steps": len(rows),
+        "cot_share_mean": statistics.fmean(r["samples/cot_share"] for r in rows),
+    }
+    for name in names:
+        key = f"rewards/{name}_reward/applies"
+        gaps = [abs(r[key] - r["samples/cot_share"]) for r in rows if key in r]
+        out[name] = {
+            "logged_steps": len(gaps),
+            "max_gap_to_cot_share": max(gaps) if gaps else None,
+            "first_last": _first_last(history, f"rewards/{name}_reward/mean", min(8, len(rows))),
+        }
+    out["only_reasoning_samples"] = all(
+        out[n]["logged_steps"] == len(rows) and out[n]["max_gap_to_cot_share"] < 1e-6 for n in names
+    )
+    return out
+
+
 def _first_last(history: list[dict], key: str, k: int) -> list[float]:
-    v = [r[key] for r in history if key in r]
+    v = [r[key] for r in history if r.get(key) is not None and r[key] == r[key]]  # no None/NaN
     return [statistics.fmean(v[:k]), statistics.fmean(v[-k:])] if v else []
 
 
@@ -116,7 +146,13 @@ def plot(fig_path: Path, figs: dict) -> None:
     k = figs["k"]
     steps = list(range(1, len(r) + 1))
     ma = [statistics.fmean(r[max(0, i - k + 1) : i + 1]) for i in range(len(r))]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    process = figs.get("process_series")
+    if process:
+        fig, (ax, bx) = plt.subplots(
+            2, 1, figsize=(7, 6), dpi=110, sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+        )
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     ax.plot(steps, r, "o-", ms=3, lw=0.8, color="grey", label="reward per step")
     ax.plot(steps, ma, lw=2, color="C0", label=f"moving mean ({k})")
     ax.hlines(
@@ -130,8 +166,17 @@ def plot(fig_path: Path, figs: dict) -> None:
         lw=2,
         label=f"last {k}: {figs['last_mean']:.2f}",
     )
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("reward: 0.5 format + 1.0 accuracy")
+    ax.set_ylabel(figs.get("ylabel", "reward: 0.5 format + 1.0 accuracy"))
+    if process:  # per step, over the CoT samples only (None where a step had none)
+        for i, (name, ys) in enumerate(process.items()):
+            pts = [(x, y) for x, y in zip(steps, ys, strict=False) if y is not None]
+            bx.plot(*zip(*pts, strict=True), "o-", ms=3, lw=0.8, color=f"C{i + 4}", label=name)
+        bx.set_ylabel("process reward\n(CoT samples)")
+        bx.grid(alpha=0.3)
+        bx.legend(fontsize=8)
+        bx.set_xlabel("GRPO step")
+    else:
+        ax.set_xlabel("GRPO step")
     ax.set_title(
         f"GRPO on synthetic phantoms: gain {figs['gain']:+.2f} (2 SE = {2 * figs['se_gain']:.2f})"
     )
@@ -146,13 +191,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/grpo_learns"))
     ap.add_argument("--items", type=int, default=32)
-    ap.add_argument("--sft-steps", type=int, default=30)
+    ap.add_argument("--sft-steps", type=int, default=None, help="30 (50 with --mixed)")
     ap.add_argument("--lr", type=float, default=2e-4, help="GRPO learning rate")
-    ap.add_argument("--temperature", type=float, default=0.3, help="GRPO rollout temperature")
+    ap.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="GRPO rollout temperature: 0.3 (0.7 with --mixed)",
+    )
     ap.add_argument("--grpo-steps", type=int, default=40)
     ap.add_argument("--k", type=int, default=8, help="steps averaged at each end")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mixed", action="store_true", help="CoT + direct prompts, process rewards")
     a = ap.parse_args(argv)
+    if a.sft_steps is None:
+        a.sft_steps = 50 if a.mixed else 30  # the CoT layout takes longer to learn
+    if a.temperature is None:  # mixed: a longer SFT leaves a sharper policy; sample wider
+        a.temperature = 0.7 if a.mixed else 0.3
 
     from cxreason.train.model import init_tiny
 
@@ -183,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             "--max_steps",
             str(a.sft_steps),
             "--cot_fraction",
-            "0.0",
+            "0.5" if a.mixed else "0.0",
             "--learning_rate",
             "3e-3",
             "--per_device_train_batch_size",
@@ -204,16 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             str(a.out / "grpo"),
             "--max_steps",
             str(a.grpo_steps),
-            "--prompt_mode",
-            "direct",
-            "--reward_funcs",
-            "format",
-            "accuracy",
-            "--reward_weights",
-            "0.5",
-            "1.0",
-            "--max_completion_length",
-            "10",
+            *(MIXED_REWARDS if a.mixed else DIRECT_REWARDS),
             "--learning_rate",
             str(a.lr),
             "--temperature",
@@ -222,11 +268,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     history = json.loads((grpo / "log_history.json").read_text())
     figs = learning_figures(history, a.k)
+    if a.mixed:
+        figs["process_rewards"] = process_reward_coverage(history, PROCESS)
     figs.update(sft_seconds=round(t_sft, 1), total_seconds=round(time.time() - t0, 1))
+    if a.mixed:
+        figs["ylabel"] = "total reward (mixed prompts)"
+        figs["process_series"] = {
+            name: [
+                r.get(f"rewards/{name}_reward/mean") if r.get("samples/cot_share") else None
+                for r in history
+                if "reward" in r
+            ]
+            for name in PROCESS
+        }
     plot(a.out / "grpo_learns.png", figs)
     (a.out / "grpo_learns.json").write_text(json.dumps(figs, indent=2))
     print(json.dumps({k: v for k, v in figs.items() if k != "rewards"}, indent=2))
-    return 0 if figs["gain_over_2se"] else 1
+    ok = figs["gain_over_2se"] and (
+        not a.mixed or figs["process_rewards"]["only_reasoning_samples"]
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

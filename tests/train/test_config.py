@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from cxreason.train.config import resolve_resume, restore_weights
+from cxreason.train.config import RecipeError, resolve_resume, restore_weights
 from cxreason.train.model import load_model_and_processor
 
 
@@ -18,7 +18,7 @@ def test_resolve_resume(tmp_path):
         (tmp_path / "run" / f"checkpoint-{step}").mkdir(parents=True)
     assert resolve_resume(args).endswith("checkpoint-10")
     assert resolve_resume(SimpleNamespace(output_dir="x", resume_from_checkpoint=None)) is None
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(RecipeError, match="not a checkpoint folder"):
         resolve_resume(
             SimpleNamespace(output_dir="x", resume_from_checkpoint=str(tmp_path / "nope"))
         )

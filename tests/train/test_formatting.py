@@ -1,4 +1,4 @@
-"""BenchItems -> SFT/GRPO samples: prompts, targets, multi-image items, image fallbacks."""
+"""BenchItems -> SFT/GRPO samples: prompts, targets, multi-image items, lazy images, fallbacks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytest
 from cxreason.prompts import COT_SUFFIX, DIRECT_SUFFIX
 from cxreason.records import BenchItem, read_records
 from cxreason.train.formatting import (
+    ImageLoader,
     ImageOptions,
     MissingImageError,
+    PixelBudget,
     grpo_samples,
+    input_size_for,
     load_bench,
     sft_samples,
     target_text,
+    to_dataset,
 )
 
 
@@ -27,11 +31,12 @@ def test_sft_samples_mix_targets_and_images(tiny_bench):
     samples, stats = sft_samples(items, cot_fraction=0.5, seed=1, base_dir=tiny_bench.parent)
     assert stats.n_samples == len(items) == stats.n_cot + stats.n_direct
     assert 0 < stats.n_cot < len(items)
-    for s, it in zip(samples, items, strict=True):
+    ds = to_dataset(samples)
+    for s, row, it in zip(samples, ds, items, strict=True):
         user = s["prompt"][-1]["content"]
         n_img = sum(p["type"] == "image" for p in user)
-        assert n_img == len(it.images) == len(s["images"])  # multi-image items keep all images
-        assert all(im.mode == "RGB" and im.size == (128, 128) for im in s["images"])
+        assert n_img == len(it.images) == len(s["images"]) == len(row["images"])  # all images
+        assert all(im.mode == "RGB" and im.size == (128, 128) for im in row["images"])
         text = s["completion"][0]["content"][0]["text"]
         if s["mode"] == "cot":
             assert user[-1]["text"].endswith(COT_SUFFIX)
@@ -42,6 +47,62 @@ def test_sft_samples_mix_targets_and_images(tiny_bench):
     assert any(len(s["images"]) == 2 for s in samples)
     again, _ = sft_samples(items, cot_fraction=0.5, seed=1, base_dir=tiny_bench.parent)
     assert [s["mode"] for s in again] == [s["mode"] for s in samples]  # seeded
+
+
+def test_preparation_decodes_no_image(tiny_bench, monkeypatch):
+    """Samples hold references only; pixels are decoded when the trainer reads a row."""
+    import cxreason.data.images as images
+
+    def refuse(*a, **k):
+        raise AssertionError("an image was decoded during preparation")
+
+    monkeypatch.setattr(images, "load_image", refuse)
+    items = _items(tiny_bench)
+    samples, _ = sft_samples(items, base_dir=tiny_bench.parent)
+    grpo, _ = grpo_samples(items, base_dir=tiny_bench.parent)
+    ref = json.loads(samples[0]["images"][0])
+    assert ref["path"].endswith("s0_0.png") and ref["item"] == items[0].id
+    assert all(isinstance(r, str) for s in samples + grpo for r in s["images"])
+    ds = to_dataset(samples)  # building the table decodes nothing either
+    monkeypatch.undo()
+    assert ds[0]["images"][0].mode == "RGB"
+
+
+def test_loader_cache_is_bounded_and_reused(tiny_bench):
+    samples, _ = sft_samples(_items(tiny_bench), base_dir=tiny_bench.parent)
+    loader = ImageLoader(cache_size=2)
+    ds = to_dataset(samples, loader)
+    first = ds[0]["images"][0]
+    assert ds[0]["images"][0] is first and loader.decoded == 1  # a hit: not decoded twice
+    for i in range(len(ds)):
+        ds[i]
+    assert len(loader._cache) == 2
+    assert loader.decoded == sum(len(s["images"]) for s in samples)
+    assert ImageLoader(cache_size=0)(samples[0]["images"][0]).size == (128, 128)
+
+
+def test_images_resized_to_the_processors_grid(tmp_path, tiny_model_dir):
+    """A 3000 x 2400 file is resized at batch time to exactly the grid the processor would
+    compute from the full-resolution file: same visual tokens, a fraction of the memory."""
+    import numpy as np
+    from PIL import Image
+
+    from cxreason.train.model import load_processor
+
+    proc = load_processor(tiny_model_dir)
+    big = Image.fromarray((np.arange(3000 * 2400) % 251).astype(np.uint8).reshape(2400, 3000))
+    path = tmp_path / "big.png"
+    big.save(path)
+    rule = input_size_for(proc)
+    assert isinstance(rule, PixelBudget) and rule.factor == 28 and rule.max_pixels == 112 * 112
+    img = ImageLoader(input_size=rule)(json.dumps({"item": "x", "path": str(path)}))
+    assert img.size == rule(3000, 2400) and img.size[0] * img.size[1] <= 112 * 112
+    full = proc.image_processor([big.convert("RGB")], return_tensors="pt")["image_grid_thw"]
+    small = proc.image_processor([img], return_tensors="pt")["image_grid_thw"]
+    assert full.tolist() == small.tolist()
+    assert PixelBudget(100)(10, 8) == (10, 8) and PixelBudget(100)(40, 10) == (20, 5)
+    assert input_size_for(object(), image_size=64).max_pixels == 64 * 64
+    assert input_size_for(object()) is None
 
 
 def test_both_modes_and_extreme_fractions(tiny_bench):
@@ -72,10 +133,28 @@ def test_grpo_samples_carry_reward_columns(tiny_bench):
     assert b["reference_steps"] == [s for s in item_b.reasoning_steps if s.strip()]
 
 
+def test_grpo_mixed_prompt_modes(tiny_bench):
+    """prompt_mode mixed: per item, seeded, CoT or direct prompt; the mode column follows."""
+    items = _items(tiny_bench) * 4
+    kw = {"base_dir": tiny_bench.parent}
+    samples, stats = grpo_samples(items, mode="mixed", cot_fraction=0.5, seed=3, **kw)
+    modes = [s["mode"] for s in samples]
+    assert set(modes) == {"cot", "direct"} and stats.n_cot == modes.count("cot")
+    for s in samples:
+        suffix = COT_SUFFIX if s["mode"] == "cot" else DIRECT_SUFFIX
+        assert s["prompt"][-1]["content"][-1]["text"].endswith(suffix)
+    again, _ = grpo_samples(items, mode="mixed", cot_fraction=0.5, seed=3, **kw)
+    assert [s["mode"] for s in again] == modes
+    none, _ = grpo_samples(items, mode="mixed", cot_fraction=0.0, **kw)
+    assert {s["mode"] for s in none} == {"direct"}
+    with pytest.raises(ValueError, match="prompt_mode"):
+        grpo_samples(items, mode="both")
+
+
 def test_missing_images_error_skip(tmp_path, make_bench):
     bench = make_bench(tmp_path / "b", n=4, with_images=False)
     items = _items(bench)
-    with pytest.raises(MissingImageError, match="item b0: image .*s0_0.png"):
+    with pytest.raises(MissingImageError, match="item b0: image .*s0_0.png not found"):
         sft_samples(items, base_dir=bench.parent)
     samples, stats = sft_samples(items, ImageOptions(image_fallback="skip"), base_dir=bench.parent)
     assert samples == [] and stats.skipped == [it.id for it in items]
@@ -84,13 +163,26 @@ def test_missing_images_error_skip(tmp_path, make_bench):
 
 
 def test_missing_images_phantom(tmp_path, make_bench):
-    pytest.importorskip("cxreason.data.phantom", reason="phantom renderer not available yet")
     bench = make_bench(tmp_path / "b", n=4, with_images=False)
     samples, stats = sft_samples(
         _items(bench), ImageOptions(image_fallback="phantom"), base_dir=bench.parent
     )
     assert len(samples) == 4 and stats.phantoms == 5  # item 3 has two images
-    assert all(im.mode == "RGB" for s in samples for im in s["images"])
+    rows = list(to_dataset(samples))
+    assert all(im.mode == "RGB" and im.size == (128, 128) for r in rows for im in r["images"])
+
+
+def test_unreadable_file_found_at_batch_time(tmp_path, make_bench):
+    """A file that exists but does not decode: phantom fallback draws the phantom, error stops
+    the run naming the item and the file."""
+    bench = make_bench(tmp_path / "b", n=2)
+    (bench.parent / "images" / "s0_0.png").write_bytes(b"not a png")
+    items = _items(bench)
+    samples, _ = sft_samples(items, base_dir=bench.parent)
+    with pytest.raises(MissingImageError, match="item b0: image .*s0_0.png unusable"):
+        to_dataset(samples)[0]
+    ok, stats = sft_samples(items, ImageOptions(image_fallback="phantom"), base_dir=bench.parent)
+    assert stats.phantoms == 0 and to_dataset(ok)[0]["images"][0].mode == "RGB"
 
 
 def test_images_dir_and_split_filter(tmp_path, make_bench):
@@ -104,12 +196,13 @@ def test_images_dir_and_split_filter(tmp_path, make_bench):
         BenchItem(**{**vars(it), "images": [p.split("/", 1)[1] for p in it.images]}) for it in items
     ]
     samples, _ = sft_samples(stripped, ImageOptions(images_dir=str(moved)))
-    assert len(samples) == 4
+    assert len(samples) == 4 and to_dataset(samples)[3]["images"][1].mode == "RGB"
 
 
 def test_select_items_seeded_subset_and_tasks(tiny_bench):
     from types import SimpleNamespace
 
+    from cxreason.train.config import RecipeError
     from cxreason.train.sft import select_items
 
     args = SimpleNamespace(bench=str(tiny_bench), train_split="train", tasks=None, max_items=5)
@@ -122,5 +215,5 @@ def test_select_items_seeded_subset_and_tasks(tiny_bench):
         SimpleNamespace(**{**vars(args), "tasks": ["anomaly"], "max_items": None})
     )
     assert {it.task for it in only} == {"anomaly"}
-    with pytest.raises(ValueError, match="no items left"):
+    with pytest.raises(RecipeError, match="no items left"):
         select_items(SimpleNamespace(**{**vars(args), "tasks": ["temporal"]}))

@@ -47,3 +47,18 @@ def test_grpo_learns_benchmark(tmp_path):
     assert rc == 0 and figs["gain"] > 2 * figs["se_gain"], figs
     assert (tmp_path / "gl" / "grpo_learns.png").exists()
     assert (tmp_path / "gl" / "grpo" / "reward_curve.png").exists()
+
+
+@pytest.mark.slow
+def test_grpo_learns_benchmark_mixed_samples(tmp_path):
+    """One GRPO run mixing answer-only and reasoning prompts learns, and the process rewards
+    scored exactly the reasoning samples at every step (benchmarks/grpo_learns.py --mixed)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpo_learns.py"
+    spec = importlib.util.spec_from_file_location("grpo_learns", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rc = mod.main(["--mixed", "--out", str(tmp_path / "gl")])
+    figs = json.loads((tmp_path / "gl" / "grpo_learns.json").read_text())
+    assert figs["process_rewards"]["only_reasoning_samples"], figs["process_rewards"]
+    assert 0 < figs["process_rewards"]["cot_share_mean"] < 1
+    assert rc == 0 and figs["gain"] > 2 * figs["se_gain"], figs

@@ -28,8 +28,18 @@ CPU = [
     "0",
     "--image_size",
     "112",
+    "--image_min_size",
+    "56",
     "--train_split",
     "all",
+    "--tf32",
+    "false",
+    "--attn_implementation",
+    "sdpa",
+    "--use_liger_kernel",
+    "false",
+    "--report_to",
+    "none",
 ]
 
 
@@ -107,9 +117,12 @@ def test_qwen2_vl_7b_grpo_recipe_paper_hparams(tiny_qwen2_vl, tiny_bench, tmp_pa
         ],
     )
     raw = yaml.safe_load((RECIPES / "qwen2_vl_7b/grpo.yaml").read_text())
-    assert raw["per_device_train_batch_size"] * raw["gradient_accumulation_steps"] * 8 == 256
-    assert raw["num_generations"] == 8 and raw["use_vllm"] and raw["vllm_mode"] == "colocate"
+    completions = raw["per_device_train_batch_size"] * raw["gradient_accumulation_steps"] * 8
+    assert raw["num_generations"] == 8 and completions // raw["num_generations"] == 256  # prompts
+    assert raw["use_vllm"] and raw["vllm_mode"] == "colocate"
+    assert raw["max_completion_length"] == 2048 and raw["mask_truncated_completions"]
     assert (targs.learning_rate, targs.beta, targs.entropy_coef) == (5e-7, 1e-4, 1e-4)
+    assert script.prompt_mode == "mixed" and 0 < script.cot_fraction < 1
     assert any("reward" in r for r in trainer.state.log_history)
 
 
@@ -179,6 +192,33 @@ def test_demo_grpo_recipe_runs_with_the_radrscore_process_reward(
     assert "rewards/radrscore_reward/mean" in logged
 
 
+@pytest.mark.parametrize(
+    "stage,recipe,arch",
+    [
+        ("sft", "chestx_reasoner_7b/sft.yaml", "qwen2_vl"),
+        pytest.param("grpo", "chestx_reasoner_7b/grpo.yaml", "qwen2_vl", marks=pytest.mark.slow),
+        ("sft", "nv_reason_cxr_3b/sft.yaml", "qwen2_5_vl"),
+        pytest.param("grpo", "nv_reason_cxr_3b/grpo.yaml", "qwen2_5_vl", marks=pytest.mark.slow),
+    ],
+)
+def test_reproduction_recipes_build_and_step(
+    stage, recipe, arch, tiny_qwen2_vl, tiny_model_dir, tiny_bench, tmp_path
+):
+    """The authors' runs build their trainer and step once on a tiny model of their architecture."""
+    model = tiny_qwen2_vl if arch == "qwen2_vl" else tiny_model_dir
+    extra = ["--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1"]
+    if stage == "grpo":
+        extra += ["--num_generations", "2", "--use_vllm", "false", "--max_completion_length", "8"]
+    script, targs, trainer = _one_step(stage, recipe, model, tiny_bench, tmp_path / "o", extra)
+    name = {"qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VL"}[arch]
+    assert type(trainer.model).__name__.startswith(name)
+    if recipe.startswith("nv_reason") and stage == "grpo":
+        assert script.reward_semantics == "nv_reason_cxr"
+        logged = next(r for r in trainer.state.log_history if "reward" in r)
+        assert "rewards/nv_accuracy_reward/mean" in logged
+        assert "rewards/length_reward/mean" in logged  # the token penalty ran
+
+
 @pytest.mark.parametrize("name", ["deepspeed_zero2.yaml", "fsdp.yaml"])
 def test_accelerate_configs_parse(name):
     from accelerate.commands.config.config_args import ClusterConfig
@@ -199,6 +239,10 @@ def test_accelerate_configs_parse(name):
         "qwen2_5_vl_3b/grpo.yaml",
         "demo/sft.yaml",
         "demo/grpo.yaml",
+        "chestx_reasoner_7b/sft.yaml",
+        "chestx_reasoner_7b/grpo.yaml",
+        "nv_reason_cxr_3b/sft.yaml",
+        "nv_reason_cxr_3b/grpo.yaml",
     ],
 )
 def test_every_recipe_parses(recipe):
@@ -218,13 +262,19 @@ def test_every_recipe_parses(recipe):
             "true",
             "--bf16",
             "false",
+            "--tf32",
+            "false",
         ],
     )
+    reproduction = recipe.startswith(("chestx_reasoner", "nv_reason"))
     if cfg is GRPOConfig:
         assert len(targs.reward_weights) == len(script.reward_funcs)
-        assert targs.per_device_train_batch_size % targs.num_generations == 0
-        assert script.format_gate or recipe.startswith("tiny")
-        if recipe.startswith("qwen"):  # GPU recipes roll out with vLLM
+        assert (targs.per_device_train_batch_size * 8) % targs.num_generations == 0
+        if not reproduction:
+            assert script.format_gate and script.reward_semantics == "strict"
+            funcs = set(script.reward_funcs)  # a process reward that one safe sentence cannot max
+            assert {"factuality", "completeness"} <= funcs or "radrscore" in funcs, funcs
+        if not recipe.startswith(("tiny", "demo")):  # GPU recipes roll out with vLLM
             assert targs.use_vllm and targs.vllm_mode == "colocate"
     else:
-        assert targs.completion_only_loss is True
+        assert targs.completion_only_loss is (not recipe.startswith("nv_reason"))

@@ -314,3 +314,99 @@ def test_process_rewards_follow_radrscore_v2():
     assert hedged[0] == 1.0  # v1: 0.5 (pneumothorax and edema read as claimed findings)
     padded = rewards("The heart is enlarged, and there is a pneumothorax, a fracture and edema.")
     assert padded[2] < rewards("The heart is enlarged.")[2]  # fabrications dilute the step
+
+
+def test_process_rewards_skip_direct_samples_in_a_mixed_batch():
+    """Mixed GRPO: answer-only samples get None from every process reward and the length band
+    (TRL leaves them out of the sum and of the logged mean); coverage and CoT share logged."""
+    logged: dict[str, list[float]] = {}
+
+    def log_metric(name, value):
+        logged.setdefault(name, []).append(value)
+
+    names = ["format", "accuracy", "factuality", "completeness", "radrscore", "length"]
+    funcs = build_reward_funcs(names, length_band=(1, 50))
+    cot = "<think>The heart is enlarged. There is a pleural effusion.</think><answer>A</answer>"
+    outs = [cot, "<answer>A</answer>", cot, "<answer>B</answer>"]
+    cols = dict(
+        task=["binary"] * 4,
+        answer=["A"] * 4,
+        options=[OPTS] * 4,
+        report=[REPORT] * 4,
+        reference=[REFERENCE] * 4,
+        reference_steps=[REFERENCE_STEPS] * 4,
+        mode=["cot", "direct", "cot", "direct"],
+        log_metric=log_metric,
+    )
+    got = {n: f(outs, **cols) for n, f in zip(names, funcs, strict=True)}
+    assert got["format"] == [1.0, 1.0, 1.0, 1.0] and got["accuracy"] == [1.0, 1.0, 1.0, 0.0]
+    for n in ("factuality", "completeness", "radrscore", "length"):
+        assert got[n][1] is None and got[n][3] is None, n
+        assert got[n][0] is not None and got[n][0] > 0.5, n
+        assert logged[f"rewards/{n}_reward/applies"] == [0.5]
+    assert logged["samples/cot_share"] == [0.5]
+    from cxreason.train.rewards import weighted_rewards
+
+    cols.pop("log_metric")
+    total = weighted_rewards(funcs, [1, 1, 1, 1, 1, 1], outs, **cols)
+    assert total[1] == 2.0 and total[3] == 1.0  # direct: format + accuracy only
+    assert total[0] == pytest.approx(sum(v[0] for v in got.values()))
+    with pytest.raises(ValueError, match="2 weights for 6"):
+        weighted_rewards(funcs, [1, 1], outs, **cols)
+
+
+NV_GOLD = "Cardiomegaly, Pleural Effusion"
+
+
+def _nv(texts, task="anomaly", answer=NV_GOLD):
+    funcs = build_reward_funcs(["format", "accuracy"], semantics="nv_reason_cxr")
+    cols = dict(task=[task] * len(texts), answer=[answer] * len(texts), options=[None] * len(texts))
+    return [f(texts, **cols) for f in funcs]
+
+
+def test_nv_reason_cxr_semantics_differ_from_strict_where_documented():
+    think = "<think>x</think>"
+    # first <answer> block counts (strict: the last)
+    first = f"{think}<answer>cardiomegaly</answer>"
+    # lower-case exact names; an unknown name is DROPPED (strict: a false positive)
+    junk = f"{think}<answer>Cardiomegaly, Pleural Effusion, Dragon Scales</answer>"
+    fmt, acc = _nv([first, junk])
+    assert fmt == [1.0, 1.0]
+    assert acc == [pytest.approx(0.5), 1.0]  # Jaccard; junk label dropped
+    strict = make_accuracy_reward("jaccard")(
+        [junk], task=["anomaly"], answer=[NV_GOLD], answer_labels=[NV_GOLD.split(", ")]
+    )
+    assert strict == [pytest.approx(2 / 3)]
+    # format gate: text outside the blocks, a repeated tag, or an answer before the think
+    bad = [
+        f"Sure. {think}<answer>{NV_GOLD}</answer>",
+        f"{think}<answer>{NV_GOLD}</answer><answer>x</answer>",
+        f"<answer>{NV_GOLD}</answer>{think}",
+    ]
+    fmt, acc = _nv(bad)
+    assert fmt == [0.0, 0.0, 0.0] and acc == [0.0, 0.0, 0.0]
+    # both sets empty: NV pays 1.0; "No Finding" is one of the 14 names
+    fmt, acc = _nv(
+        [f"{think}<answer>Dragon</answer>", f"{think}<answer>no finding</answer>"], answer=""
+    )
+    assert acc == [1.0, 0.0]
+    fmt, acc = _nv([f"{think}<answer>No Finding</answer>"], answer="No Finding")
+    assert acc == [1.0]
+    # closed tasks (not in NV's data): the option letter of the first answer block
+    fmt, acc = _nv([f"{think}<answer>B</answer>"], task="binary", answer="B")
+    assert acc == [1.0]
+
+
+def test_nv_length_is_a_short_output_penalty_in_tokens():
+    from cxreason.train.rewards import overshort_penalty
+
+    assert overshort_penalty(400, 400) == 0.0 and overshort_penalty(900, 400) == 0.0
+    assert overshort_penalty(200, 400) == -0.5 and overshort_penalty(0, 400) == -1.0
+    (length,) = build_reward_funcs(["length"], semantics="nv_reason_cxr", length_band=(400, 0))
+    ids = [[1] * 100, [1] * 500, [1] * 3]
+    got = length(["a", "b", "c"], completion_ids=ids, mode=["cot", "cot", "direct"])
+    assert got == [-0.75, 0.0, None]
+    with pytest.raises(ValueError, match="completion_ids"):
+        length(["a"], mode=["cot"])
+    with pytest.raises(ValueError, match="reward_semantics"):
+        build_reward_funcs(["length"], semantics="nv")

@@ -9,7 +9,6 @@ import pytest
 import torch
 import yaml
 
-from cxreason.train import cli
 from cxreason.train.config import CONFIG_NAME, parse_args
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -126,47 +125,18 @@ def test_grpo_logs_rewards_updates_and_plots(tiny_bench, tiny_model_dir, tmp_pat
     hist = json.loads((out / "log_history.json").read_text())
     logged = [r for r in hist if "reward" in r]
     assert len(logged) == 2
-    for name in ("format", "accuracy", "factuality", "length"):
+    for name in ("format", "accuracy", "factuality", "completeness", "length"):
         assert f"rewards/{name}_reward/mean" in logged[0]
+    # mixed prompts: the process rewards scored exactly the CoT samples of each step
+    for row in logged:
+        share = row["samples/cot_share"]
+        for name in ("factuality", "completeness", "length"):
+            assert row[f"rewards/{name}_reward/applies"] == pytest.approx(share)
     assert "entropy" in logged[0] and "kl" in logged[0]
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert yaml.safe_load((out / CONFIG_NAME).read_text())["training"]["reward_weights"] == [
-        0.5,
-        1.0,
-        0.5,
-        0.1,
-    ]
-
-
-def test_cli_errors_are_clear(tiny_bench, tiny_model_dir, tmp_path):
-    assert (
-        cli.main(
-            [
-                "grpo",
-                "--config",
-                str(RECIPES / "tiny/grpo.yaml"),
-                "--model_name_or_path",
-                str(tiny_model_dir),
-                "--report_to",
-                "none",
-            ]
-        )
-        == 2
-    )  # no --bench
-    bad = _args(
-        "tiny/grpo.yaml",
-        tiny_bench,
-        tiny_model_dir,
-        tmp_path / "g",
-        "--reward_weights",
-        "1.0",
-        "2.0",
-    )
-    with pytest.raises(ValueError, match="reward_weights has 2 values for 4"):
-        cli.main(["grpo", *bad])
-    vllm = _args("tiny/grpo.yaml", tiny_bench, tiny_model_dir, tmp_path / "g", "--use_vllm", "true")
-    with pytest.raises(ValueError, match="vllm is not installed"):
-        cli.main(["grpo", *vllm])
+    cfg = yaml.safe_load((out / CONFIG_NAME).read_text())
+    assert cfg["training"]["reward_weights"] == [0.5, 1.0, 0.5, 0.5, 0.1]
+    assert cfg["script"]["prompt_mode"] == "mixed" and cfg["data"]["n_direct"] > 0
 
 
 def test_grpo_rollouts_never_sample_vision_tokens(tiny_bench, tiny_model_dir, tmp_path):

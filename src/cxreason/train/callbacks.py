@@ -14,12 +14,46 @@ LOG_HISTORY = "log_history.json"
 REWARD_CURVE = "reward_curve.png"
 
 
+def save_final_model(trainer: Any, out_dir: str | Path) -> None:
+    """``trainer.save_model`` that always writes weights ``from_pretrained`` can load.
+
+    Why: under FSDP with ``SHARDED_STATE_DICT`` (the state-dict type of
+    ``recipes/accelerate/fsdp.yaml``, which keeps checkpoints fast and resumable),
+    ``Trainer.save_model`` saves nothing: it gathers the weights only when the plugin's type is
+    ``FULL_STATE_DICT``, so the final model exists only inside sharded checkpoints and the GRPO
+    stage launched from the SFT output finds no weights. For the final save the plugin's type is
+    switched to ``FULL_STATE_DICT`` (accelerate gathers the full state dict, offloaded to CPU,
+    on every rank; rank 0 writes it) and restored afterwards. Must run on every rank.
+    """
+    plugin = fsdp_plugin(trainer)
+    if plugin is None or "FULL_STATE_DICT" in str(plugin.state_dict_type):
+        trainer.save_model(str(out_dir))
+        return
+    from torch.distributed.fsdp import StateDictType
+
+    before = plugin.state_dict_type
+    plugin.state_dict_type = StateDictType.FULL_STATE_DICT
+    try:
+        logger.info("FSDP: gathering a full state dict for the final save (%s)", before)
+        trainer.save_model(str(out_dir))
+    finally:
+        plugin.state_dict_type = before
+
+
+def fsdp_plugin(trainer: Any) -> Any:
+    """The accelerate FSDP plugin of ``trainer``'s run, or None when FSDP is not in use."""
+    if not getattr(trainer, "is_fsdp_enabled", False):
+        return None
+    state = getattr(getattr(trainer, "accelerator", None), "state", None)
+    return getattr(state, "fsdp_plugin", None)
+
+
 def finish_run(trainer: Any, out_dir: str | Path, plot: bool) -> None:
     """Save model + processor to ``out_dir``; write ``log_history.json`` (and the reward curve)."""
     from cxreason.train.plots import plot_reward_curve
 
     out = Path(out_dir)
-    trainer.save_model(str(out))
+    save_final_model(trainer, out)
     proc = getattr(trainer, "processing_class", None)
     if proc is not None and trainer.is_world_process_zero():
         proc.save_pretrained(str(out))

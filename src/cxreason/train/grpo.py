@@ -2,6 +2,9 @@
 
 Rewards (``reward_funcs`` in the recipe, weights in ``reward_weights``, same order) are the TRL
 reward functions of :mod:`cxreason.train.rewards`; the prompts carry the columns they read.
+``prompt_mode: mixed`` mixes answer-only (direct) and reasoning (CoT) prompts in one run, as
+ChestX-Reasoner's RL does: direct samples get format + accuracy, CoT samples the process reward
+too (it returns None for direct samples and TRL leaves it out).
 The paper's entropy bonus maps to TRL's ``entropy_coef`` and its KL penalty to ``beta``.
 At the end of a run, ``log_history.json`` and ``reward_curve.png`` are written to ``output_dir``.
 """
@@ -12,13 +15,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cxreason.train.formatting import grpo_samples, to_dataset
+from cxreason.train.config import RecipeError
+from cxreason.train.formatting import grpo_samples
 from cxreason.train.rewards import build_reward_funcs
 from cxreason.train.sft import (
     _log_stats,
     apply_image_size,
     freeze_vision_tower,
     image_options,
+    lazy_dataset,
     load_policy,
     select_items,
 )
@@ -33,10 +38,11 @@ def reward_functions(script: Any, train_args: Any) -> list:
         set_metric=script.set_metric,
         length_band=(script.length_lo, script.length_hi),
         format_gate=script.format_gate,
+        semantics=getattr(script, "reward_semantics", "strict"),
     )
     weights = getattr(train_args, "reward_weights", None)
     if weights is not None and len(weights) != len(funcs):
-        raise ValueError(
+        raise RecipeError(
             f"reward_weights has {len(weights)} values for {len(funcs)} reward_funcs {script.reward_funcs}"
         )
     return funcs
@@ -47,7 +53,7 @@ def check_vllm(train_args: Any) -> None:
     import importlib.util
 
     if getattr(train_args, "use_vllm", False) and importlib.util.find_spec("vllm") is None:
-        raise ValueError(
+        raise RecipeError(
             "use_vllm is set but vllm is not installed (GPU only): pass --use_vllm false "
             "or `pip install cxreason[gpu]`"
         )
@@ -93,12 +99,17 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     check_vllm(train_args)
     items, base_dir = select_items(script, train_args.seed)
     samples, stats = grpo_samples(
-        items, image_options(script), mode=script.prompt_mode, base_dir=base_dir
+        items,
+        image_options(script),
+        mode=script.prompt_mode,
+        cot_fraction=script.cot_fraction,
+        seed=train_args.seed,
+        base_dir=base_dir,
     )
     _log_stats("grpo", stats)
     funcs = reward_functions(script, train_args)
     model, processor, peft_config = load_policy(model_args, train_args)
-    apply_image_size(processor, script.image_size)
+    apply_image_size(processor, script.image_size, getattr(script, "image_min_size", None))
     if getattr(script, "freeze_vision_tower", False):
         freeze_vision_tower(model)
     suppress_vision_tokens(train_args, processor)
@@ -110,7 +121,7 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
         model=model,
         reward_funcs=funcs,
         args=train_args,
-        train_dataset=to_dataset(samples),
+        train_dataset=lazy_dataset(samples, script, processor),
         processing_class=processor,
         peft_config=peft_config,
     )

@@ -285,6 +285,66 @@ def init_tiny(
     return out
 
 
+_HUB_ID_RE = r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$"
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only mean a local path (not a Hugging Face hub id ``org/name``).
+
+    A path: starts with ``/ . ~``, has a backslash, more than one ``/``, a trailing ``/``, a
+    character a hub id cannot hold, or a first component that exists here as a folder
+    (``runs/my-model`` when ``runs/`` exists).
+    """
+    import re
+
+    if name.startswith(("/", ".", "~")) or "\\" in name or name.endswith("/"):
+        return True
+    if name.count("/") > 1 or not re.match(_HUB_ID_RE, name):
+        return True
+    return "/" in name and Path(name.split("/", 1)[0]).is_dir()
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub may not be contacted (``HF_HUB_OFFLINE`` set)."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def check_model_source(name: str) -> str:
+    """``local`` (a model folder here) or ``hub`` (an id the hub or its cache will resolve).
+
+    Raises ``ValueError`` in one line, without any network access, for: a path-like name that
+    does not exist (see :func:`looks_like_path`), a folder without a readable ``config.json``,
+    and, with ``HF_HUB_OFFLINE`` set, a hub id that is not in the local cache.
+    """
+    import json
+
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{name}: expected a model folder, found a file")
+        cfg = path / "config.json"
+        if not cfg.is_file():
+            raise ValueError(f"{name}: not a model folder (no config.json)")
+        try:
+            json.loads(cfg.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{cfg}: not valid JSON ({e})") from None
+        return "local"
+    if looks_like_path(name):
+        raise ValueError(f"model folder not found: {name}")
+    if hub_offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise ValueError(
+                f"{name}: no such model folder, and not in the Hugging Face cache "
+                "(HF_HUB_OFFLINE is set, so the hub is not contacted)"
+            )
+    return "hub"
+
+
 def load_model_and_processor(
     name_or_path: str | Path,
     dtype: Any = "auto",
@@ -292,20 +352,23 @@ def load_model_and_processor(
     *,
     lora: dict | None = None,
     trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
 ) -> tuple[Any, Any]:
     """Load any HF image-text-to-text model (Qwen2-VL, Qwen2.5-VL, Idefics3/SmolVLM, ...).
 
     ``dtype``: "auto", a torch dtype or its name ("bfloat16"). ``device``: e.g. "cpu", "cuda";
     None leaves the model where from_pretrained put it. ``lora``: kwargs for ``peft.LoraConfig``
     (e.g. ``{"r": 16, "target_modules": "all-linear"}``) to wrap the model with a LoRA adapter.
+    ``attn_implementation``: e.g. ``sdpa``, ``flash_attention_2`` (None: transformers' default).
     """
     import torch
     from transformers import AutoModelForImageTextToText
 
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForImageTextToText.from_pretrained(
-        str(name_or_path), dtype=dtype, trust_remote_code=trust_remote_code
+        str(name_or_path), dtype=dtype, trust_remote_code=trust_remote_code, **extra
     )
     processor = load_processor(name_or_path, trust_remote_code=trust_remote_code)
     if lora:

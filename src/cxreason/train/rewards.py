@@ -37,6 +37,30 @@ Weights live in the recipe (``GRPOConfig.reward_weights``, in the order of ``rew
 reward is 0 for a completion whose layout is invalid (``None`` stays ``None``). Without it a
 policy can collect accuracy from the last of many repeated ``<answer>`` blocks (observed on the
 tiny model: ``<answer>A</answer>A</answer>A</answer>...``).
+
+Mixed runs: a direct-mode sample gets ``None`` from every process reward and from ``length``, so
+TRL leaves those rewards out of its weighted sum and out of their logged mean: the process reward
+is computed and logged for reasoning (CoT) samples only. Each reward that can return ``None``
+also logs ``rewards/<name>/applies`` (the share of the batch it scored) and ``format`` logs
+``samples/cot_share`` through TRL's ``log_metric`` hook.
+
+``semantics="nv_reason_cxr"`` (recipe key ``reward_semantics``) selects NV-Reason-CXR's released
+reward semantics (``train/vlm_rewards.py`` of NVIDIA-Medtech/NV-Reason-CXR, read, not copied)
+instead of cxreason's strict ones, to reproduce that run:
+
+- ``format``: ``^<think>.*?</think>\\s*<answer>.*?</answer>$`` (empty blocks allowed) and each of
+  the four tags exactly once;
+- ``accuracy``: 0 unless ``format`` holds; then the FIRST ``<answer>`` block, split on commas,
+  lower-cased, kept only where it equals a CheXpert name exactly (anything else is silently
+  dropped), Jaccard against the gold labels (the item's ``answer``), 1.0 when both sets are
+  empty. Closed tasks (not in NV's data): the option letter of the first ``<answer>``;
+- ``length``: NV's short-output penalty in TOKENS (``completion_ids``): 0 at ``length_lo``
+  tokens or more, else ``max(-1, (n - length_lo) / length_lo)`` (NV: 400 and 400); ``None`` in
+  direct mode. ``length_hi`` is unused.
+
+The strict semantics stay the default everywhere else: they count an out-of-vocabulary label as
+a false positive instead of dropping it (NV's reward pays an answer padded with junk labels in
+full), read the LAST answer block as ``cxreason score`` does, and reward a length band in words.
 """
 
 from __future__ import annotations
@@ -283,19 +307,150 @@ def make_length_reward(lo: int = 20, hi: int = 200) -> RewardFunc:
 length_reward = make_length_reward()
 
 REWARD_NAMES = ("format", "accuracy", "factuality", "completeness", "radrscore", "length")
+REWARD_SEMANTICS = ("strict", "nv_reason_cxr")
+
+# --------------------------------------------------------------------------- NV-Reason-CXR semantics
+
+_NV_FORMAT_RE = re.compile(r"^<think>.*?</think>\s*<answer>.*?</answer>$", re.S)
+_NV_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_FIRST_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
-def gated(func: RewardFunc) -> RewardFunc:
+def nv_format_ok(text: str) -> bool:
+    """NV-Reason-CXR's layout check: its format regex and every tag exactly once."""
+    return bool(_NV_FORMAT_RE.match(text)) and all(text.count(t) == 1 for t in _NV_TAGS)
+
+
+def nv_label_set(text: str) -> set[str]:
+    """Comma-separated names, lower-cased, kept only where they equal a CheXpert name exactly."""
+    from cxreason.vocab import CHEXPERT_LABELS
+
+    names = {lb.lower() for lb in CHEXPERT_LABELS}
+    return {t.strip().lower() for t in text.strip().split(",")} & names
+
+
+def nv_accuracy_score(
+    text: str,
+    task: str,
+    answer: str,
+    options: Any = None,
+    answer_labels: Sequence[str] | None = None,
+) -> float:
+    """NV-Reason-CXR's format-gated accuracy: Jaccard of the FIRST answer's known labels (see module doc)."""
+    from cxreason.metrics.outcome import match_option
+
+    if not nv_format_ok(text):
+        return 0.0
+    m = _FIRST_ANSWER_RE.search(text)
+    if m is None:
+        return 0.0
+    if task != "anomaly":
+        opts = _options(options)
+        pred = m.group(1).strip()
+        return float((match_option(pred, opts) if opts else pred) == answer)
+    gold = nv_label_set(answer or ", ".join(answer_labels or []))
+    pred = nv_label_set(m.group(1))
+    union = gold | pred
+    return len(gold & pred) / len(union) if union else 1.0
+
+
+def nv_format_reward(completions: Sequence[Any], **_: Any) -> list[float | None]:
+    """NV-Reason-CXR's format reward (1/0)."""
+    return [float(nv_format_ok(completion_text(c))) for c in completions]
+
+
+def nv_accuracy_reward(completions, task, answer, options=None, answer_labels=None, **_):
+    """NV-Reason-CXR's ``accuracy_reward_hard`` semantics (format-gated Jaccard, first answer)."""
+    n = len(completions)
+    cols = (_column(task, n), _column(answer, n), _column(options, n), _column(answer_labels, n))
+    rows = zip(completions, *cols, strict=True)
+    return [nv_accuracy_score(completion_text(c), t, a, o, lab) for c, t, a, o, lab in rows]
+
+
+def overshort_penalty(n_tokens: int, min_tokens: int) -> float:
+    """NV-Reason-CXR's short-output penalty: 0 at ``min_tokens`` or more, down to -1 at 0."""
+    if n_tokens >= min_tokens:
+        return 0.0
+    return max(-1.0, (n_tokens - min_tokens) / min_tokens)
+
+
+def make_overshort_reward(min_tokens: int = 400) -> RewardFunc:
+    """The token-count penalty of NV-Reason-CXR (``completion_ids`` from TRL); None in direct mode."""
+    if min_tokens <= 0:
+        raise ValueError(f"the short-output penalty needs length_lo > 0 tokens, got {min_tokens}")
+
+    def length_reward(completions, completion_ids=None, mode=None, **_):
+        if completion_ids is None:
+            raise ValueError("the token length reward needs completion_ids (TRL passes them)")
+        modes = _column(mode, len(completions), "cot")
+        ids = _column(completion_ids, len(completions))
+        return [
+            None if m == "direct" else overshort_penalty(len(t), min_tokens)
+            for t, m in zip(ids, modes, strict=True)
+        ]
+
+    return length_reward
+
+
+# --------------------------------------------------------------------------- building
+
+
+def gated(func: RewardFunc, check: Callable[[str, str], bool] | None = None) -> RewardFunc:
     """``func`` with its value set to 0 where the completion fails the format check."""
 
     def wrapper(completions, mode=None, **kw):
         values = func(completions, mode=mode, **kw)
-        ok = format_reward(completions, mode=mode)
+        modes = _column(mode, len(completions), "cot")
+        ok = [
+            (check or check_format)(completion_text(c), m or "cot")
+            for c, m in zip(completions, modes, strict=True)
+        ]
         return [v if v is None or g else 0.0 for v, g in zip(values, ok, strict=True)]
 
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+def logging_coverage(func: RewardFunc, name: str) -> RewardFunc:
+    """``func`` that also logs ``rewards/<name>/applies``: the share of samples it scored."""
+
+    def wrapper(completions, log_metric=None, **kw):
+        values = func(completions, **kw)
+        if log_metric is not None and values:
+            log_metric(f"rewards/{name}/applies", sum(v is not None for v in values) / len(values))
+        return values
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def logging_cot_share(func: RewardFunc) -> RewardFunc:
+    """``func`` that also logs ``samples/cot_share`` (share of CoT-mode samples in the batch)."""
+
+    def wrapper(completions, mode=None, log_metric=None, **kw):
+        if log_metric is not None and completions:
+            modes = _column(mode, len(completions), "cot")
+            log_metric("samples/cot_share", sum(m != "direct" for m in modes) / len(modes))
+        return func(completions, mode=mode, **kw)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def check_reward_names(names: Sequence[str], semantics: str = "strict") -> None:
+    """Raise a one-line ``ValueError`` naming the valid choices for unknown names or semantics."""
+    unknown = [n for n in names if n not in REWARD_NAMES]
+    if unknown:
+        raise ValueError(
+            f"unknown reward(s) {', '.join(map(repr, unknown))}; choose from {', '.join(REWARD_NAMES)}"
+        )
+    if semantics not in REWARD_SEMANTICS:
+        raise ValueError(
+            f"unknown reward_semantics {semantics!r}; choose from {', '.join(REWARD_SEMANTICS)}"
+        )
 
 
 def build_reward_funcs(
@@ -304,23 +459,55 @@ def build_reward_funcs(
     set_metric: str = "f1",
     length_band: tuple[int, int] = (20, 200),
     format_gate: bool = False,
+    semantics: str = "strict",
 ) -> list[RewardFunc]:
     """Reward functions by name, in order (the order of ``GRPOConfig.reward_weights``).
 
     ``format_gate``: every reward but ``format`` is 0 on completions with an invalid layout.
+    ``semantics``: ``strict`` (cxreason) or ``nv_reason_cxr`` (see module docstring).
     """
+    check_reward_names(names, semantics)
+    nv = semantics == "nv_reason_cxr"
     table: dict[str, Callable[[], RewardFunc]] = {
-        "format": lambda: format_reward,
-        "accuracy": lambda: make_accuracy_reward(set_metric),
+        "format": lambda: nv_format_reward if nv else format_reward,
+        "accuracy": lambda: nv_accuracy_reward if nv else make_accuracy_reward(set_metric),
         "factuality": lambda: factuality_reward,
         "completeness": lambda: completeness_reward,
         "radrscore": lambda: radrscore_reward,
-        "length": lambda: make_length_reward(*length_band),
+        "length": lambda: (
+            make_overshort_reward(length_band[0]) if nv else make_length_reward(*length_band)
+        ),
     }
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        raise ValueError(f"unknown reward(s) {unknown}; choose from {list(REWARD_NAMES)}")
     funcs = [table[n]() for n in names]
     if format_gate:
-        funcs = [f if n == "format" else gated(f) for n, f in zip(names, funcs, strict=True)]
-    return funcs
+        check = (lambda text, _mode: nv_format_ok(text)) if nv else None
+        funcs = [f if n == "format" else gated(f, check) for n, f in zip(names, funcs, strict=True)]
+    out = []
+    for n, f in zip(names, funcs, strict=True):
+        if n in ("factuality", "completeness", "radrscore", "length"):
+            f = logging_coverage(f, f.__name__)
+        if n == "format":
+            f = logging_cot_share(f)
+        out.append(f)
+    return out
+
+
+def weighted_rewards(
+    funcs: Sequence[RewardFunc],
+    weights: Sequence[float] | None,
+    completions: Sequence[Any],
+    **columns: Any,
+) -> list[float]:
+    """Each completion's total reward as TRL's GRPOTrainer sums it: ``nansum(weight * reward)``.
+
+    ``None`` rewards are left out; a completion no reward applies to scores 0.
+    """
+    weights = list(weights) if weights is not None else [1.0] * len(funcs)
+    if len(weights) != len(funcs):
+        raise ValueError(f"{len(weights)} weights for {len(funcs)} reward functions")
+    totals = [0.0] * len(completions)
+    for f, w in zip(funcs, weights, strict=True):
+        for i, v in enumerate(f(completions, **columns)):
+            if v is not None:
+                totals[i] += w * v
+    return totals
