@@ -37,14 +37,14 @@ def rows(path) -> list[dict]:
 
 
 def test_request_uses_the_training_recipes_phantom(tiny_bench, tmp_path):
-    from cxreason.train.formatting import _phantom
+    from cxreason.train.formatting import phantom_image
 
     _, items = _bench_with_missing(tiny_bench, tmp_path)
     with pytest.raises(InputRefused, match="absent-2.png: no such file"):
         item_request(items[2], "cot", [tiny_bench])
     req = item_request(items[2], "cot", [tiny_bench], image_fallback="phantom")
     assert req.synthetic == [1] and len(req.images) == 2
-    want = np.asarray(_phantom(items[2], 1, 128).convert("L"))
+    want = np.asarray(phantom_image(items[2], 1, 128).convert("L"))
     assert np.array_equal(np.asarray(req.images[1]), want)  # the same phantom training renders
     big = item_request(items[2], "cot", [tiny_bench], image_fallback="phantom", phantom_size=96)
     assert big.images[1].size == (96, 96)

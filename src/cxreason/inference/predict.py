@@ -462,7 +462,7 @@ def item_images(
 
     A missing file raises :class:`~cxreason.inference.safety.InputRefused` (code
     ``not_found``), unless ``image_fallback`` is ``phantom``: then it is replaced by the
-    training recipes' report-conditioned phantom (:func:`cxreason.train.formatting._phantom`,
+    training recipes' report-conditioned phantom (:func:`cxreason.train.formatting.phantom_image`,
     same seed per study and image index). Unreadable files are always refused.
     """
     from cxreason.inference.safety import ImageLimits, InputRefused, load_safe_image
@@ -479,9 +479,9 @@ def item_images(
         except InputRefused as e:
             if image_fallback != "phantom" or e.code != "not_found":
                 raise
-            from cxreason.train.formatting import _phantom  # the recipes' fallback, not a copy
+            from cxreason.train.formatting import phantom_image  # the recipes' fallback, not a copy
 
-            images.append(_phantom(item, i, phantom_size).convert("L"))
+            images.append(phantom_image(item, i, phantom_size).convert("L"))
             synthetic.append(i)
     return images, synthetic
 

@@ -141,7 +141,7 @@ def image_refs(
         path = _resolve(raw, opts.images_dir, base_dir)
         ref: dict[str, Any] = {"item": item.id, "path": str(path)}
         if opts.image_fallback == "phantom":
-            ref["phantom"] = _phantom_spec(item, i, opts.phantom_size)
+            ref["phantom"] = phantom_spec(item, i, opts.phantom_size)
         if not path.is_file():
             if opts.image_fallback == "skip":
                 stats.skipped.append(item.id)
@@ -157,7 +157,7 @@ def image_refs(
     return refs
 
 
-def _phantom_spec(item: BenchItem, index: int, size: int) -> dict[str, Any]:
+def phantom_spec(item: BenchItem, index: int, size: int) -> dict[str, Any]:
     """What a SYNTHETIC phantom of ``item``'s ``index``-th image is drawn from (seeded)."""
     seed = int(hashlib.sha256(f"{item.study_id}:{index}".encode()).hexdigest()[:8], 16)
     view = "lateral" if index % 2 else "frontal"
@@ -165,7 +165,7 @@ def _phantom_spec(item: BenchItem, index: int, size: int) -> dict[str, Any]:
 
 
 def render_phantom(spec: dict[str, Any]):
-    """Draw the SYNTHETIC phantom of a spec from :func:`_phantom_spec` (labels of its report)."""
+    """Draw the SYNTHETIC phantom of a spec from :func:`phantom_spec` (labels of its report)."""
     from cxreason.data.phantom import render_study
     from cxreason.labeling import label_report
 
@@ -173,6 +173,13 @@ def render_phantom(spec: dict[str, Any]):
     findings = findings.replace("FINDINGS:", "", 1).strip()
     labels = label_report(findings, impression.strip()).labels
     return render_study(labels, seed=spec["seed"], size=spec["size"], view=spec["view"])
+
+
+def phantom_image(item: BenchItem, index: int, size: int):
+    """The SYNTHETIC phantom that stands in for ``item``'s missing ``index``-th image: the one
+    training (``image_fallback: phantom``) and ``cxreason predict --image-fallback phantom``
+    both use (same study and index, same picture)."""
+    return render_phantom(phantom_spec(item, index, size))
 
 
 class PixelBudget:
