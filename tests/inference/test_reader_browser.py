@@ -117,7 +117,10 @@ def test_blinded_reading_reveals_only_after_commit(page, blind_server):
     page.wait_for_selector("#error:not([hidden])")
     assert "name or initials" in page.inner_text("#error")
     page.fill("#reader-name", "dr-a")
+    loads = page.evaluate("document.body.dataset.loads")
     page.press("#reader-name", "Tab")  # change event: the item reloads for this reader
+    # wait for that reload: it re-renders the choices and would race the commit below
+    page.wait_for_function("prev => document.body.dataset.loads !== prev", arg=loads)
     page.check("input[name='reader-answer'][value='B']")
     page.click("#commit")
     page.wait_for_selector("#verdict-badge")

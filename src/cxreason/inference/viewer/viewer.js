@@ -8,6 +8,7 @@ const state = {
   bench: null, index: 0, view: null, shownAt: 0, timer: null, mode: "bench",
   wl: { width: 256, level: 128, invert: false },
   canvases: [],
+  loadSeq: 0,  // bumps on every item load and every commit; a stale response is dropped
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -339,11 +340,15 @@ async function loadItem(i) {
   $("counter").textContent = `${state.index + 1} / ${n}`;
   $("jump").value = String(state.index);
   history.replaceState(null, "", `#i=${state.index}`);
+  const seq = ++state.loadSeq;
   try {
     const q = state.bench.reader_study ? `?reader=${encodeURIComponent(readerName())}` : "";
-    renderView(await api(`/api/items/${state.index}${q}`));
+    const v = await api(`/api/items/${state.index}${q}`);
+    if (seq !== state.loadSeq) return;  // a newer load or a commit superseded this response
+    renderView(v);
     showError("");
-  } catch (e) { showError(String(e.message || e)); }
+  } catch (e) { if (seq === state.loadSeq) showError(String(e.message || e)); }
+  finally { if (seq === state.loadSeq) document.body.dataset.loads = String(seq); }
 }
 
 function chosenAnswer() {
@@ -367,6 +372,7 @@ async function commitAnswer() {
   try {
     const r = await api("/api/reader", { method: "POST", headers: { "content-type": "application/json" },
                                          body: JSON.stringify(body) });
+    state.loadSeq += 1;  // an item load still in flight must not overwrite the committed view
     if (r.view) renderView(r.view);
     $("reader-status").textContent = `recorded answer ${r.record.answer} (${r.record.seconds.toFixed(1)} s)`;
     showError("");
