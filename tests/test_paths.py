@@ -21,15 +21,18 @@ def test_model_refs_paths_before_networks(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     (tmp_path / "runs" / "tiny").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    assert paths.resolve_model_ref("runs/tiny") == "runs/tiny"
+    with pytest.raises(paths.ModelNotFound, match="no config.json"):
+        paths.resolve_model_ref("runs/tiny")
+    (tmp_path / "runs" / "tiny" / "config.json").write_text("{}")
+    assert paths.resolve_model_ref("runs/tiny") == "local"
     # a typo under an existing folder is a path, never a hub id, even with downloads allowed
     assert not paths.looks_like_hub_id("runs/tinyy")
     for allow in (False, True):
-        with pytest.raises(paths.ModelNotFound, match="runs/tinyy: no such model folder"):
+        with pytest.raises(paths.ModelNotFound, match="model folder not found: runs/tinyy"):
             paths.resolve_model_ref("runs/tinyy", allow_download=allow)
-    with pytest.raises(paths.ModelNotFound, match="only with --allow-download"):
+    with pytest.raises(paths.ModelNotFound, match="--allow-download"):
         paths.resolve_model_ref("Qwen/Qwen2.5-VL-3B-Instruct")
-    assert paths.resolve_model_ref("Qwen/Qwen2.5-VL-3B-Instruct", allow_download=True)
+    assert paths.resolve_model_ref("Qwen/Qwen2.5-VL-3B-Instruct", allow_download=True) == "hub"
     monkeypatch.setenv("CXREASON_ALLOW_DOWNLOAD", "1")
     assert paths.downloads_allowed()
     for ref in ("./x", "/abs/x", "~/x", "a/b/c"):

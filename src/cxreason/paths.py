@@ -7,7 +7,9 @@ else to a folder inside the run's output directory.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 CACHE_ENV = "CXREASON_CACHE"
@@ -38,14 +40,22 @@ def downloads_allowed(flag: bool = False) -> bool:
     return flag or _truthy(os.environ.get(ALLOW_DOWNLOAD_ENV)) or offline in ("0", "false", "False")
 
 
+#: A Hugging Face hub id: ``name`` or ``org/name`` of word characters, dots and dashes.
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
 def looks_like_hub_id(ref: str) -> bool:
-    """``org/name`` or ``name``: no leading ``.``, ``/`` or ``~``, at most one ``/``, no
-    backslash, and not under an existing local folder (``runs/x`` with ``runs/`` present is a
-    path)."""
-    if not ref or ref[0] in "./~" or "\\" in ref or ref.count("/") > 1:
+    """Whether ``ref`` can be a hub id (``org/name``) rather than only a local path.
+
+    A path: starts with ``/ . ~``, has a backslash, more than one ``/``, a trailing ``/``, a
+    character a hub id cannot hold, or a first component that exists here as a folder
+    (``runs/my-model`` when ``runs/`` exists: a typo in a run folder is never a hub id).
+    """
+    if not ref or ref[0] in "./~" or "\\" in ref or ref.endswith("/"):
         return False
-    head = ref.split("/", 1)[0]
-    return not ("/" in ref and Path(head).is_dir())
+    if ref.count("/") > 1 or not _HUB_ID_RE.match(ref):
+        return False
+    return not ("/" in ref and Path(ref.split("/", 1)[0]).is_dir())
 
 
 def cached_hub_model(ref: str) -> bool:
@@ -61,23 +71,40 @@ def cached_hub_model(ref: str) -> bool:
     return isinstance(hit, str)
 
 
-def resolve_model_ref(ref: str, *, allow_download: bool = False) -> str:
-    """Check a ``--model`` before anything is loaded; returns ``ref`` unchanged.
+def check_model_folder(path: Path) -> None:
+    """A model folder must hold a readable ``config.json`` (ModelNotFound naming it)."""
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise ModelNotFound(f"{path}: not a model folder (no config.json)")
+    try:
+        json.loads(cfg.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelNotFound(f"{cfg}: not valid JSON ({e})") from None
 
-    An existing path passes. A hub id passes when the HF cache holds it or downloads are
-    allowed (:func:`downloads_allowed`). Anything else raises :class:`ModelNotFound` at once,
-    naming the path: a typo in a run folder never turns into minutes of hub retries.
+
+def resolve_model_ref(ref: str, *, allow_download: bool = False) -> str:
+    """Check a ``--model`` before anything is loaded: ``local`` or ``hub``.
+
+    An existing file passes (a ``.gguf``); an existing folder must hold a readable
+    ``config.json``. A hub id passes when the HF cache holds it or downloads are allowed
+    (:func:`downloads_allowed`). Anything else raises :class:`ModelNotFound` at once, naming
+    the path: a typo in a run folder never turns into minutes of hub retries. No network.
     """
-    if Path(ref).expanduser().exists():
-        return ref
-    if looks_like_hub_id(ref) and (cached_hub_model(ref) or downloads_allowed(allow_download)):
-        return ref
-    hint = (
-        " (a Hugging Face Hub id is fetched only with --allow-download)"
-        if looks_like_hub_id(ref)
-        else ""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        check_model_folder(path)
+        return "local"
+    if path.exists():
+        return "local"
+    if not looks_like_hub_id(ref):
+        raise ModelNotFound(f"model folder not found: {ref}")
+    if cached_hub_model(ref) or downloads_allowed(allow_download):
+        return "hub"
+    raise ModelNotFound(
+        f"{ref}: no such model folder, and not in the Hugging Face cache; a hub id is fetched "
+        f"only when downloads are allowed (--allow-download, {ALLOW_DOWNLOAD_ENV}=1 or "
+        "HF_HUB_OFFLINE=0)"
     )
-    raise ModelNotFound(f"{ref}: no such model folder or file{hint}")
 
 
 def set_hub_access(allow_download: bool = False) -> bool:

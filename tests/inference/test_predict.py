@@ -175,7 +175,7 @@ def test_cli_usage_errors(tmp_path, capsys):
         )
         == 2
     )
-    assert "nope: no such model folder or file" in capsys.readouterr().err
+    assert "model folder not found:" in capsys.readouterr().err
 
 
 def test_prompt_profile_recorded_and_part_of_the_resume_key(tiny_engine, tiny_bench, tmp_path):

@@ -100,10 +100,10 @@ def test_serve_refuses_an_exposed_address_without_a_key(tmp_path, capsys, monkey
     assert (
         serve_cli.main(["--model", missing, "--host", "0.0.0.0", "--port", "0", "--insecure"]) == 2
     )
-    assert "no such model folder" in _err(capsys)
+    assert "model folder not found" in _err(capsys)
     monkeypatch.setenv("CXR_TEST_KEY", KEY)
     assert serve_cli.main([*args, "--host", "0.0.0.0"]) == 2
-    assert "no such model folder" in _err(capsys)
+    assert "model folder not found" in _err(capsys)
 
 
 def test_loopback_detection():

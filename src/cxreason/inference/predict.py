@@ -404,8 +404,6 @@ def _load_engine(name_or_path: str, backend: str, device: str | None):
         return _load_gguf(path, name)
     if path.exists() and not path.is_dir():
         raise EngineError(f"{path}: expected a model folder or a .gguf file")
-    if path.is_dir() and not (path / "config.json").exists():
-        raise EngineError(f"{path}: not a model folder (no config.json)")
     try:
         if path.is_dir() and not _is_vlm_dir(path):
             from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -246,6 +246,7 @@ def precheck_inputs(argv: list[str]) -> None:
     """
     import yaml
 
+    from cxreason.paths import set_hub_access
     from cxreason.train.model import check_model_source
 
     recipe: dict[str, Any] = {}
@@ -272,6 +273,7 @@ def precheck_inputs(argv: list[str]) -> None:
             check_model_source(str(model))
         except ValueError as e:
             raise RecipeError(str(e)) from None
+    set_hub_access()  # offline unless the user allowed downloads: a cached id costs no request
 
 
 def _last_value(argv: list[str], flag: str) -> str | None:

@@ -285,64 +285,20 @@ def init_tiny(
     return out
 
 
-_HUB_ID_RE = r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$"
-
-
-def looks_like_path(name: str) -> bool:
-    """Whether ``name`` can only mean a local path (not a Hugging Face hub id ``org/name``).
-
-    A path: starts with ``/ . ~``, has a backslash, more than one ``/``, a trailing ``/``, a
-    character a hub id cannot hold, or a first component that exists here as a folder
-    (``runs/my-model`` when ``runs/`` exists).
-    """
-    import re
-
-    if name.startswith(("/", ".", "~")) or "\\" in name or name.endswith("/"):
-        return True
-    if name.count("/") > 1 or not re.match(_HUB_ID_RE, name):
-        return True
-    return "/" in name and Path(name.split("/", 1)[0]).is_dir()
-
-
-def hub_offline() -> bool:
-    """Whether the Hugging Face hub may not be contacted (``HF_HUB_OFFLINE`` set)."""
-    import os
-
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
 def check_model_source(name: str) -> str:
     """``local`` (a model folder here) or ``hub`` (an id the hub or its cache will resolve).
 
-    Raises ``ValueError`` in one line, without any network access, for: a path-like name that
-    does not exist (see :func:`looks_like_path`), a folder without a readable ``config.json``,
-    and, with ``HF_HUB_OFFLINE`` set, a hub id that is not in the local cache.
+    Raises ``ValueError`` in one line, without any network access (see
+    :func:`cxreason.paths.resolve_model_ref`: the one rule for every command): a path that
+    does not exist, a folder without a readable ``config.json``, or a hub id that is neither
+    cached nor allowed to download (``CXREASON_ALLOW_DOWNLOAD=1`` or ``HF_HUB_OFFLINE=0``).
     """
-    import json
+    from cxreason.paths import ModelNotFound, resolve_model_ref
 
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"{name}: expected a model folder, found a file")
-        cfg = path / "config.json"
-        if not cfg.is_file():
-            raise ValueError(f"{name}: not a model folder (no config.json)")
-        try:
-            json.loads(cfg.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ValueError(f"{cfg}: not valid JSON ({e})") from None
-        return "local"
-    if looks_like_path(name):
-        raise ValueError(f"model folder not found: {name}")
-    if hub_offline():
-        from huggingface_hub import try_to_load_from_cache
-
-        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
-            raise ValueError(
-                f"{name}: no such model folder, and not in the Hugging Face cache "
-                "(HF_HUB_OFFLINE is set, so the hub is not contacted)"
-            )
-    return "hub"
+    try:
+        return resolve_model_ref(name)
+    except ModelNotFound as e:
+        raise ValueError(str(e)) from None
 
 
 def load_model_and_processor(
