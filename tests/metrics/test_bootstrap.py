@@ -49,3 +49,47 @@ def test_ci_coverage_and_null_p_values_are_calibrated():
         small_p += paired_bootstrap_p(x, y, n_resamples=500, seed=t)[2] < 0.05
     assert 0.90 <= covered / trials <= 0.99
     assert small_p / trials <= 0.10
+
+
+def test_singleton_clusters_equal_the_item_bootstrap():
+    v = np.random.default_rng(2).random(150)
+    m, ci = mean_ci(v)
+    mc, cic = mean_ci(v, clusters=[f"s{i}" for i in range(150)])
+    assert mc == m and np.allclose(cic, ci, atol=1e-12)
+
+
+def test_cluster_bootstrap_widens_for_duplicated_items():
+    """Ten copies of each study's outcome carry the information of one study, not ten: the
+    cluster CI matches the study-level CI, the item CI is about sqrt(10) times too narrow."""
+    studies = np.r_[np.ones(50), np.zeros(50)]
+    items = np.repeat(studies, 10)
+    keys = np.repeat(np.arange(100), 10)
+    _, (lo_s, hi_s) = mean_ci(studies)
+    _, (lo_c, hi_c) = mean_ci(items, clusters=keys)
+    _, (lo_i, hi_i) = mean_ci(items)
+    assert abs((hi_c - lo_c) - (hi_s - lo_s)) < 0.02
+    assert (hi_c - lo_c) / (hi_i - lo_i) > 2.5
+
+
+def test_cluster_ratio_estimator_weights_clusters_by_size():
+    """Unequal clusters: the point value is the item mean, and every resample is a ratio of
+    sums (a one-item cluster does not count as much as a ten-item one)."""
+    v = np.r_[np.ones(10), np.zeros(1)]
+    keys = ["big"] * 10 + ["small"]
+    out = metric_cis({"a": v}, clusters=keys)
+    assert out["a"]["value"] == 10 / 11
+    assert out["a"]["ci95"][0] == 0.0 and out["a"]["ci95"][1] == 1.0
+
+
+def test_paired_cluster_bootstrap_and_bad_keys():
+    a = np.zeros(40)
+    b = np.r_[np.ones(20), np.zeros(20)]
+    keys = np.repeat(np.arange(4), 10)  # two studies all gained, two gained nothing
+    delta, ci, _ = paired_bootstrap_p(a, b, n_resamples=2000, clusters=keys)
+    assert delta == 0.5 and ci[0] <= 0.25 and ci[1] >= 0.75
+    try:
+        mean_ci(np.ones(3), clusters=["x", "y"])
+    except ValueError as e:
+        assert "2 cluster keys for 3 values" in str(e)
+    else:
+        raise AssertionError("mismatched cluster keys must raise")

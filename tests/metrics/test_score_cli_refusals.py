@@ -174,3 +174,22 @@ def test_wider_consoles_keep_every_ci_whole(width, built_items, built_bench, tmp
     console.print(rp.rich_table(scores, title="t", width=width))
     text = console.export_text()
     assert "…" not in text and max(len(x) for x in text.splitlines()) <= width
+
+
+def test_bootstrap_resamples_studies_by_default_and_items_on_request(
+    built_items, built_bench, tmp_path, capsys
+):
+    test = _split(built_items, "test")
+    pred = _preds(tmp_path / "p.jsonl", built_items, bench_hash=bench_sha256(built_bench))
+    args = ["--bench", str(built_bench), "--pred", str(pred)]
+    assert main([*args, "--out", str(tmp_path / "s")]) == 0
+    boot = json.loads((tmp_path / "s" / "scores.json").read_text())["bootstrap"]
+    assert boot["unit"] == "study" and boot["n_clusters"] == len({it.study_id for it in test})
+    assert "bootstrap over studies" in (tmp_path / "s" / "report.md").read_text()
+    assert main([*args, "--out", str(tmp_path / "i"), "--bootstrap-unit", "item"]) == 0
+    boot = json.loads((tmp_path / "i" / "scores.json").read_text())["bootstrap"]
+    assert boot["unit"] == "item" and "n_clusters" not in boot
+    assert main([*args, "--out", str(tmp_path / "x"), "--bootstrap-unit", "image"]) == 2
+    err = capsys.readouterr().err
+    assert "bootstrap unit must be one of ('study', 'item'), got 'image'" in err
+    assert not (tmp_path / "x").exists()

@@ -118,6 +118,13 @@ def score(
         N_RESAMPLES, "--n-resamples", min=10, help="Bootstrap resamples per confidence interval."
     ),
     seed: int = typer.Option(SEED, "--seed", help="Bootstrap seed (same seed, same CIs)."),
+    bootstrap_unit: str = typer.Option(
+        "study",
+        "--bootstrap-unit",
+        metavar="UNIT",
+        help="Resample whole studies (study: a study's items share one image and report) or "
+        "single items (item).",
+    ),
     force: bool = typer.Option(
         False,
         "--force",
@@ -145,6 +152,7 @@ def score(
 
     try:
         check_split(split)
+        sc.cluster_keys([], bootstrap_unit)  # refuses an unknown unit before any work
         guard_output_dir(out, OWN_OUTPUTS, overwrite=overwrite, command="score", subdirs=True)
         all_items = sc.load_bench(bench)
         bench_hash = items_sha256(all_items)
@@ -208,7 +216,7 @@ def score(
             )
         except JudgeError as e:
             raise fail(str(e), 3) from None
-        scores = sc.aggregate(rows, n_resamples, seed)
+        scores = sc.aggregate(rows, n_resamples, seed, unit=bootstrap_unit)
         scores["meta"] = {
             **meta,
             "bench": str(bench),
@@ -248,7 +256,7 @@ def score(
         systems.append((sys_name, scores, rows))
         worst = max(worst, summary.failed_share)
     if len(systems) > 1:
-        comp = rp.compare(systems, seed=seed)
+        comp = rp.compare(systems, seed=seed, unit=bootstrap_unit)
         rp.write_comparison(out, comp)
         console.print(rp.comparison_rich(comp))
         console.print(f"wrote {out / 'comparison.json'}")

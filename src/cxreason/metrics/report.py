@@ -57,6 +57,14 @@ def markdown_table(scores: dict) -> str:
     return "\n".join(lines)
 
 
+def _unit_words(boot: dict) -> str:
+    """How the bootstrap resampled, in words ("studies (whole clusters of items)" or "items")."""
+    if boot.get("unit", "item") == "study":
+        n = boot.get("n_clusters")
+        return f"studies ({n} clusters; a study's items are resampled together)" if n else "studies"
+    return "items"
+
+
 def markdown_report(scores: dict, title: str = "Scores") -> str:
     """report.md body: settings, then the table."""
     meta = scores.get("meta", {})
@@ -70,7 +78,8 @@ def markdown_report(scores: dict, title: str = "Scores") -> str:
         *_provenance_lines(meta),
         f"- RadRScore backend: `{meta.get('backend', '?')}`"
         + (f" (similarity threshold {meta['threshold']})" if meta.get("threshold") else ""),
-        f"- 95% CI: percentile bootstrap over items, {boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
+        f"- 95% CI: percentile bootstrap over {_unit_words(boot)}, "
+        f"{boot.get('n_resamples')} resamples, seed {boot.get('seed')}",
         "- accuracy: 1/0 per closed item, set F1 per anomaly item; unparsable, unanswered and "
         "missing items count as 0 and stay in the denominator",
         "",
@@ -243,12 +252,18 @@ def counts_summary(scores: dict, rows: Sequence[dict]) -> CountsSummary:
 
 
 def compare(
-    systems: Sequence[tuple[str, dict, Sequence[dict]]], n_resamples: int = 10_000, seed: int = SEED
+    systems: Sequence[tuple[str, dict, Sequence[dict]]],
+    n_resamples: int = 10_000,
+    seed: int = SEED,
+    unit: str = "study",
 ) -> dict:
     """Each system vs the first: paired bootstrap on the per-item accuracy and RadRScore.
 
     ``systems``: ``(name, scores, rows)``; rows of every system must cover the same item ids.
+    ``unit``: resample whole studies (default) or single items (see ``score.BOOTSTRAP_UNITS``).
     """
+    from cxreason.metrics.score import cluster_keys
+
     base_name, _, base_rows = systems[0]
     base = {r["id"]: r for r in base_rows}
     out = {
@@ -256,6 +271,7 @@ def compare(
         "metrics": list(COMPARED),
         "n_resamples": n_resamples,
         "seed": seed,
+        "unit": unit,
         "systems": [],
     }
     for name, scores, rows in systems:
@@ -264,13 +280,10 @@ def compare(
         if set(ids) != set(base):
             raise ValueError(f"system {name!r} is not scored on the same items as {base_name!r}")
         for m in COMPARED:  # items where both systems have a value (RadRScore: reference chain)
-            pairs = [
-                (base[r["id"]][m], r[m])
-                for r in rows
-                if r[m] is not None and base[r["id"]][m] is not None
-            ]
-            a, b = [x for x, _ in pairs], [y for _, y in pairs]
-            delta, ci, p = paired_bootstrap_p(a, b, n_resamples, seed)
+            kept = [r for r in rows if r[m] is not None and base[r["id"]][m] is not None]
+            a, b = [base[r["id"]][m] for r in kept], [r[m] for r in kept]
+            clusters = cluster_keys(kept, unit)
+            delta, ci, p = paired_bootstrap_p(a, b, n_resamples, seed, clusters=clusters)
             entry[f"{m}_vs_baseline"] = {"delta": delta, "ci95": ci, "p": p}
         out["systems"].append(entry)
     return out
@@ -295,7 +308,8 @@ def comparison_markdown(comp: dict) -> str:
             + " |"
         )
     note = (
-        f"\nPaired bootstrap over items ({comp['n_resamples']} resamples, seed {comp['seed']}), "
+        f"\nPaired bootstrap over {'studies' if comp.get('unit') == 'study' else 'items'} "
+        f"({comp['n_resamples']} resamples, seed {comp['seed']}), "
         f"two-sided, each system vs `{comp['baseline']}`.\n"
     )
     return "\n".join(lines) + "\n" + note

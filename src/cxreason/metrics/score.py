@@ -208,7 +208,19 @@ def _counts(rows: Sequence[dict]) -> dict[str, int]:
     }
 
 
-def _block(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
+#: Resampling units of the bootstrap: ``study`` (the default) resamples whole studies, since
+#: the items of one study share its image and report; ``item`` treats every item as independent.
+BOOTSTRAP_UNITS = ("study", "item")
+
+
+def cluster_keys(rows: Sequence[dict], unit: str) -> list | None:
+    """One bootstrap cluster key per row for ``unit`` (None: every row its own cluster)."""
+    if unit not in BOOTSTRAP_UNITS:
+        raise ScoreError(f"bootstrap unit must be one of {BOOTSTRAP_UNITS}, got {unit!r}")
+    return [r.get("study_id") or r["id"] for r in rows] if unit == "study" else None
+
+
+def _block(rows: Sequence[dict], n_resamples: int, seed: int, unit: str) -> dict:
     """Metrics of a group of rows: accuracy over all rows; RadRScore parts over the rows that
     have a reference chain (``n_radrscore``; answer-only items have none)."""
     acc = {"accuracy": np.array([r["accuracy"] for r in rows], dtype=np.float64)}
@@ -216,32 +228,40 @@ def _block(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
     parts = {m: np.array([r[m] for r in ref], dtype=np.float64) for m in METRICS[1:]}
     return {
         "n": len(rows),
-        **metric_cis(acc, n_resamples, seed),
-        **metric_cis(parts, n_resamples, seed),
+        **metric_cis(acc, n_resamples, seed, clusters=cluster_keys(rows, unit)),
+        **metric_cis(parts, n_resamples, seed, clusters=cluster_keys(ref, unit)),
         **_counts(rows),
     }
 
 
-def aggregate(rows: Sequence[dict], n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict:
+def aggregate(
+    rows: Sequence[dict], n_resamples: int = N_RESAMPLES, seed: int = SEED, unit: str = "study"
+) -> dict:
     """scores.json body: ``{n, <metric>: {value, ci95}, ..., by_task: {task: {...}}}`` for the
-    strict reading, and the same under ``lenient`` when the rows carry the lenient reading."""
-    out = {"reading": "strict", **_by_task(rows, n_resamples, seed)}
+    strict reading, and the same under ``lenient`` when the rows carry the lenient reading.
+
+    ``unit``: the bootstrap's resampling unit (:data:`BOOTSTRAP_UNITS`).
+    """
+    cluster_keys(rows, unit)  # validates the unit
+    out = {"reading": "strict", **_by_task(rows, n_resamples, seed, unit)}
     if rows and all("lenient" in r for r in rows):
         lenient = [{**r, **r["lenient"]} for r in rows]
         out["lenient"] = {
             "reading": "lenient",
             "definition": LENIENT_DEFINITION,
-            **_by_task(lenient, n_resamples, seed),
+            **_by_task(lenient, n_resamples, seed, unit),
         }
-    out["bootstrap"] = {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "unit": "item"}
+    out["bootstrap"] = {"n_resamples": n_resamples, "seed": seed, "level": 0.95, "unit": unit}
+    if unit == "study":
+        out["bootstrap"]["n_clusters"] = len({k for k in cluster_keys(rows, unit)})
     return out
 
 
-def _by_task(rows: Sequence[dict], n_resamples: int, seed: int) -> dict:
-    out = _block(rows, n_resamples, seed)
+def _by_task(rows: Sequence[dict], n_resamples: int, seed: int, unit: str) -> dict:
+    out = _block(rows, n_resamples, seed, unit)
     tasks = sorted({r["task"] for r in rows}, key=_task_order)
     out["by_task"] = {
-        t: _block([r for r in rows if r["task"] == t], n_resamples, seed) for t in tasks
+        t: _block([r for r in rows if r["task"] == t], n_resamples, seed, unit) for t in tasks
     }
     return out
 
