@@ -7,6 +7,9 @@
 - ``cxreason bench export DIR --out OUT --format vlmevalkit|hf`` and
   ``cxreason bench import SRC --out DIR --format radrbench|nv-reason|vlmevalkit|hf``
   (:mod:`cxreason.bench.interop`)
+- ``cxreason bench baselines BENCH --out DIR [--split test] [--seed N]``: predictions of the
+  input-blind baselines (chance, image-blind template, normality oracle) to score beside a
+  model (:mod:`cxreason.bench.baselines`)
 """
 
 from __future__ import annotations
@@ -421,6 +424,50 @@ def export(
             if skipped
             else ""
         )
+    )
+
+
+@app.command("baselines")
+def baselines(
+    bench: Path = typer.Argument(
+        ..., metavar="BENCH", help="A bench folder (with bench.jsonl) or a bench JSONL."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Output folder."),
+    split: str = typer.Option(
+        "test", metavar="SPLIT", help="Items of this split: train | validation | test | all."
+    ),
+    seed: int = typer.Option(0, metavar="N", help="Seed of the random choices (chance, oracle)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Write into an --out that holds other files."
+    ),
+) -> None:
+    """Write DIR/pred_chance.jsonl, pred_blind.jsonl and pred_oracle.jsonl: baselines that never
+    see the image, to score with `cxreason score` beside a model on the same items."""
+    from cxreason.bench.baselines import BASELINES, baseline_rows
+    from cxreason.outputs import OutputRefused, guard_output_dir
+    from cxreason.provenance import SplitError, bench_sha256, check_split, select_split
+    from cxreason.records import BenchItem, read_records, write_jsonl
+
+    path = bench / "bench.jsonl" if bench.is_dir() else bench
+    files = tuple(f"pred_{n}.jsonl" for n in BASELINES)
+    try:
+        check_split(split)
+        if not path.exists():
+            raise FileNotFoundError(f"benchmark not found: {path}")
+        guard_output_dir(out, files, overwrite=overwrite, command="bench baselines")
+        items = select_split(read_records(path, BenchItem), split)
+        if not items:
+            raise ValueError(f"{path}: no items in split {split!r} (try --split all)")
+        digest = bench_sha256(path)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in BASELINES:
+            write_jsonl(out / f"pred_{name}.jsonl", baseline_rows(items, name, digest, seed))
+    except (RecordError, FileNotFoundError, ValueError, OutputRefused, SplitError) as e:
+        raise click.ClickException(_reason(e)) from None
+    console.print(
+        f"[green]{len(items)} items (split {split}) x {len(BASELINES)} baselines -> {out}[/green]"
+        f"; score each: cxreason score --bench {path} --pred {out}/pred_blind.jsonl --out DIR"
+        + ("" if split == "test" else f" --split {split}")
     )
 
 
