@@ -18,8 +18,10 @@ def test_demo_fast_writes_report_and_beats_chance(openi_reports, openi_projectio
         "report.md",
         "report.html",
         "scores.json",
+        "scores_grpo_outcome.json",
         "scores_sft.json",
         "scores_untrained.json",
+        "scores_blind.json",
     ):
         assert (out / name).exists(), name
     report = (out / "report.md").read_text()
@@ -31,5 +33,5 @@ def test_demo_fast_writes_report_and_beats_chance(openi_reports, openi_projectio
     assert trained["accuracy"]["value"] > untrained["accuracy"]["value"]
     # resumable: a second run skips every finished stage
     assert main(args + ["--projections", str(openi_projections)]) == 0
-    marks = json.loads((out / ".stages" / "sft.json").read_text())
-    assert marks["stage"] == "sft"
+    marks = json.loads((out / ".stages" / "sft@seed0.json").read_text())
+    assert marks["stage"] == "sft@seed0"

@@ -170,26 +170,33 @@ def test_qwen2_5_vl_3b_grpo_recipe_with_lora(tiny_model_dir, tiny_bench, tmp_pat
     assert type(trainer.model).__name__.startswith("PeftModel")
 
 
-def test_demo_grpo_recipe_runs_with_the_radrscore_process_reward(
-    tiny_model_dir, tiny_bench, tmp_path
-):
-    """The demo's GRPO stage: binary items only, vision tower frozen, RadRScore reward logged."""
+def test_demo_grpo_recipe_and_its_outcome_only_arm(tiny_model_dir, tiny_bench, tmp_path):
+    """The demo's GRPO stage: binary items only, vision tower frozen, process reward =
+    factuality + completeness (logged); its outcome-only arm drops exactly those two."""
+    from cxreason.demo.pipeline import outcome_only_overrides
+
+    extra = ["--per_device_train_batch_size", "4", "--max_completion_length", "8"]
     script, _, trainer = _one_step(
-        "grpo",
-        "demo/grpo.yaml",
-        tiny_model_dir,
-        tiny_bench,
-        tmp_path / "o",
-        ["--per_device_train_batch_size", "4", "--max_completion_length", "8"],
+        "grpo", "demo/grpo.yaml", tiny_model_dir, tiny_bench, tmp_path / "o", extra
     )
     assert script.tasks == ["binary"] and set(trainer.train_dataset["task"]) == {"binary"}
-    assert script.reward_funcs == ["format", "accuracy", "radrscore", "length"]
+    assert script.reward_funcs == ["format", "accuracy", "factuality", "completeness"]
     assert not any(
         p.requires_grad for n, p in trainer.model.model.visual.named_parameters()
         if not n.startswith("merger.")
     )  # fmt: skip
     logged = trainer.state.log_history[-1]
-    assert "rewards/radrscore_reward/mean" in logged
+    assert "rewards/factuality_reward/mean" in logged
+    assert "rewards/completeness_reward/mean" in logged
+
+    arm = outcome_only_overrides(RECIPES / "demo" / "grpo.yaml")
+    assert arm == ["--reward_funcs", "format", "accuracy", "--reward_weights", "0.5", "0.5"]
+    script, targs, trainer = _one_step(
+        "grpo", "demo/grpo.yaml", tiny_model_dir, tiny_bench, tmp_path / "oc", [*extra, *arm]
+    )
+    assert script.reward_funcs == ["format", "accuracy"] and targs.reward_weights == [0.5, 0.5]
+    logged = trainer.state.log_history[-1]
+    assert not any("factuality" in k or "completeness" in k for k in logged)
 
 
 @pytest.mark.parametrize(

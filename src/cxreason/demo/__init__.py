@@ -19,10 +19,19 @@ def demo(
     projections: Path = typer.Option(
         Path("../shared/data/openi/indiana_projections.csv"), help="Open-I projections CSV."
     ),
-    seed: int = typer.Option(0, help="Seed of every stage."),
+    seed: int = typer.Option(0, help="Seed of the data stages and of the first training run."),
+    seeds: int = typer.Option(
+        1,
+        "--seeds",
+        min=1,
+        metavar="N",
+        help="Training runs (seed, seed+1, ...): the report pools them and shows the spread.",
+    ),
     fast: bool = typer.Option(False, "--fast", help="Small and quick (CI): fewer items and steps."),
     force: bool = typer.Option(False, "--force", help="Redo every stage, even finished ones."),
-    eval_items: int = typer.Option(None, help="Held-out items to predict (default 400; 120 fast)."),
+    eval_items: int = typer.Option(
+        None, help="Held-out items per split before the renders (default all; 60 with --fast)."
+    ),
     augment: int = typer.Option(None, help="Extra phantom renders per training study."),
     sft_steps: int = typer.Option(None, help="Override the SFT recipe's length (max_steps)."),
     grpo_steps: int = typer.Option(None, help="Override the GRPO recipe's max_steps."),
@@ -36,6 +45,7 @@ def demo(
         reports=reports,
         projections=projections if projections and projections.exists() else None,
         seed=seed,
+        seeds=seeds,
         fast=fast,
     )
     if eval_items is not None:
@@ -52,5 +62,9 @@ def demo(
         console.print(f"[red]demo failed:[/red] {e}")
         raise typer.Exit(1) from None
     by = scores.get("by_task", {})
-    parts = [f"{t}: acc {v['accuracy']['value']:.3f}" for t, v in sorted(by.items())]
+    parts = [
+        f"{t}: acc {v['accuracy']['value']:.3f} [{v['accuracy']['ci95'][0]:.3f}, "
+        f"{v['accuracy']['ci95'][1]:.3f}]"
+        for t, v in sorted(by.items())
+    ]
     console.print(f"[green]demo done[/green] → {out / 'report.md'} ({'; '.join(parts)})")

@@ -17,11 +17,12 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cxreason.demo.stages import StageRunner
-from cxreason.records import BenchItem, iter_jsonl, read_records, write_json, write_jsonl
+from cxreason.records import BenchItem, read_records, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,23 @@ class DemoConfig:
     out: Path = Path("demo_out")
     reports: Path = Path("../shared/data/openi/indiana_reports.csv")
     projections: Path | None = Path("../shared/data/openi/indiana_projections.csv")
+    #: Seed of the data stages (phantoms, benchmark, renders) and of the first training run.
     seed: int = 0
+    #: Training runs (init, vision warm-up, SFT, both GRPO arms) with seeds seed, seed+1, ...
+    seeds: int = 1
     fast: bool = False
     image_size: int = 112
     #: Decoder layers of the tiny VLM's language model.
     text_layers: int = 2
     train_tasks: tuple[str, ...] = ("binary", "single")
     eval_tasks: tuple[str, ...] = ("binary", "single")
-    max_eval_items: int = 400
+    #: Phantom renders of each held-out (validation and test) study per task, the original
+    #: included: several renders of one report (new anatomy/noise seeds) give the test set
+    #: enough items for a narrow CI; the bootstrap resamples whole studies, so the renders of a
+    #: study are never counted as independent evidence.
+    eval_renders: dict[str, int] = field(default_factory=lambda: {"binary": 8, "single": 2})
+    #: Held-out items per split before the renders (None: all). Only --fast limits them.
+    max_eval_items: int | None = None
     #: Keep only the frontal view of each item: lateral phantoms are schematic (no pneumothorax
     #: or fracture drawn), so they add tokens and no signal to the synthetic task.
     frontal_only: bool = True
@@ -50,6 +60,9 @@ class DemoConfig:
     vision_steps: int = 1000
     #: Extra phantom renders (new anatomy/noise seeds) of each training study: data augmentation.
     augment: int = 3
+    #: New-token budget of the untrained model: its random output never parses, so a longer
+    #: budget only costs time (the trained models get 160).
+    untrained_max_new_tokens: int = 48
     sft_recipe: Path = field(default_factory=lambda: REPO_RECIPES / "demo" / "sft.yaml")
     grpo_recipe: Path = field(default_factory=lambda: REPO_RECIPES / "demo" / "grpo.yaml")
     sft_overrides: list[str] = field(default_factory=list)
@@ -57,11 +70,24 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         if self.fast:
-            self.max_eval_items = min(self.max_eval_items, 120)
+            self.max_eval_items = min(self.max_eval_items or 60, 60)
+            self.eval_renders = {"binary": 2, "single": 1}
             self.augment = min(self.augment, 1)
             self.vision_steps = min(self.vision_steps, 600)
             self.sft_overrides = ["--max_steps", "400", *self.sft_overrides]
             self.grpo_overrides = ["--max_steps", "4", *self.grpo_overrides]
+
+    @property
+    def seed_list(self) -> list[int]:
+        return [self.seed + k for k in range(max(1, self.seeds))]
+
+
+#: The systems the demo trains and scores per seed, in report order.
+TRAINED_SYSTEMS = ("untrained", "sft", "grpo_outcome", "trained")
+#: The outcome-only arm of the ablation: the process recipe with its process rewards removed
+#: (same SFT start, steps, seeds, data and every other setting).
+OUTCOME_REWARDS = ("format", "accuracy")
+PROCESS_REWARDS = ("factuality", "completeness", "radrscore")
 
 
 def _cli(args: list[str]) -> None:
@@ -106,25 +132,23 @@ def pin_cpu_numerics() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
-    """Run (or resume) the demo under ``cfg.out``; returns the trained model's scores."""
-    pin_cpu_numerics()
+@dataclass
+class DemoData:
+    """What the data stages wrote: the three benchmark files and their fingerprint."""
+
+    images: Path
+    train: Path
+    validation: Path
+    test: Path
+    fingerprint: str
+
+
+def prepare_data(cfg: DemoConfig, runner: StageRunner) -> DemoData:
+    """Phantoms -> benchmark -> train / validation / test files (resumable stages)."""
     from cxreason.data.load import load_studies
     from cxreason.demo.phantoms import render_phantoms
-    from cxreason.inference.predict import progress_path
 
-    t_start = time.perf_counter()
-    # Absolute paths: the benchmark stores image paths as given, and the trainer resolves a
-    # relative image path against --images_dir (a relative --out would be doubled).
-    cfg.out = out = Path(cfg.out).resolve()
-    cfg.reports = Path(cfg.reports).resolve()
-    cfg.projections = Path(cfg.projections).resolve() if cfg.projections else None
-    out.mkdir(parents=True, exist_ok=True)
-    if not cfg.reports.exists():
-        raise FileNotFoundError(
-            f"Open-I reports CSV not found: {cfg.reports} (pass --reports or place ../shared/data)"
-        )
-    runner = StageRunner(out, force=force)
+    out = cfg.out
     images = out / "images"
     bench_dir = out / "bench"
     common = {"reports": str(cfg.reports), "seed": cfg.seed, "size": cfg.image_size}
@@ -148,32 +172,34 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
         _cli(args)
 
     fp_bench = runner.run("bench", {**common, "after": fp_img}, bench)
-
-    items = read_records(bench_dir / "bench.jsonl", BenchItem)
-    train_bench = out / "train_bench.jsonl"
-    eval_bench = out / "eval_bench.jsonl"
+    data = DemoData(
+        images=images,
+        train=out / "train_bench.jsonl",
+        validation=out / "val_bench.jsonl",
+        test=out / "test_bench.jsonl",
+        fingerprint="",
+    )
 
     def split_bench() -> None:
-        tr = [
-            it for it in items if it.split in ("train", "validation") and it.task in cfg.train_tasks
-        ]
-        te = _subset(items, "test", cfg.eval_tasks, cfg.max_eval_items, cfg.seed)
-        tr += _augment(tr, studies_by_id(), images, cfg)
-        write_jsonl(train_bench, tr)
-        write_jsonl(eval_bench, te)
+        items = read_records(bench_dir / "bench.jsonl", BenchItem)
+        studies = {s.study_id: s for s in load_studies(cfg.reports, projections=cfg.projections)}
+        frontal = (lambda its: _frontal_only(its, studies)) if cfg.frontal_only else list
+        tr = frontal([it for it in items if it.split == "train" and it.task in cfg.train_tasks])
+        tr += _augment(tr, studies, images, cfg)
+        write_jsonl(data.train, tr)
+        sizes = {"train": len(tr)}
+        for split, path, salt in (("validation", data.validation, 1), ("test", data.test, 2)):
+            held = frontal(_subset(items, split, cfg.eval_tasks, cfg.max_eval_items, cfg.seed))
+            held += _held_out_renders(held, studies, images, cfg, split, salt)
+            write_jsonl(path, held)
+            sizes[split] = len(held)
         log.info(
-            "train samples: %d (with %d phantom re-renders per study), held-out items: %d",
-            len(tr),
-            cfg.augment,
-            len(te),
-        )
+            "train samples: %d (with %d phantom re-renders per study); validation items: %d, "
+            "test items: %d (renders per study: %s)",
+            sizes["train"], cfg.augment, sizes["validation"], sizes["test"], cfg.eval_renders,
+        )  # fmt: skip
 
-    def studies_by_id() -> dict:
-        from cxreason.data.load import load_studies
-
-        return {s.study_id: s for s in load_studies(cfg.reports, projections=cfg.projections)}
-
-    fp_split = runner.run(
+    data.fingerprint = runner.run(
         "split",
         {
             "after": fp_bench,
@@ -181,140 +207,271 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
             "eval": cfg.eval_tasks,
             "n": cfg.max_eval_items,
             "augment": cfg.augment,
+            "renders": cfg.eval_renders,
             "frontal": cfg.frontal_only,
         },
         split_bench,
     )
+    return data
 
-    init_dir = out / "model_init"
+
+def run_baselines(cfg: DemoConfig, runner: StageRunner, data: DemoData) -> dict[str, dict]:
+    """Chance, image-blind template and normality oracle on the test items, scored like a model."""
+    from cxreason.bench.baselines import BASELINES, baseline_rows
+    from cxreason.provenance import bench_sha256
+
+    out = cfg.out
+    result = {}
+    for name in BASELINES:
+        pred, sdir = out / f"pred_{name}.jsonl", out / f"score_{name}"
+
+        def make(name=name, pred=pred, sdir=sdir) -> None:
+            items = read_records(data.test, BenchItem)
+            write_jsonl(pred, baseline_rows(items, name, bench_sha256(data.test), cfg.seed))
+            _cli(["score", "--bench", data.test, "--pred", pred, "--out", sdir])
+
+        runner.run(
+            f"baseline_{name}", {"after": data.fingerprint, "seed": cfg.seed}, make,
+            outputs=(pred, sdir),
+        )  # fmt: skip
+        result[name] = json.loads((sdir / "scores.json").read_text())
+        write_json(out / f"scores_{name}.json", result[name])
+    return result
+
+
+@dataclass
+class SeedRun:
+    """One seed's models and where their test scores are."""
+
+    seed: int
+    root: Path
+    models: dict[str, tuple[Path, str]] = field(default_factory=dict)
+
+    def score_dir(self, system: str) -> Path:
+        return self.root / f"score_{system}"
+
+
+def train_seed(
+    cfg: DemoConfig,
+    runner: StageRunner,
+    data: DemoData,
+    seed: int,
+    stop_after: str | None = None,
+) -> SeedRun:
+    """init -> vision warm-up -> SFT -> GRPO (outcome + process) and GRPO (outcome only).
+
+    Stage names carry the seed (``sft@seed0``); outputs live under ``OUT/seed{seed}/``.
+    ``stop_after="sft"`` stops after SFT (the validation selection script trains its own GRPO
+    variants from that checkpoint).
+    """
+    root = cfg.out / f"seed{seed}"
+    root.mkdir(parents=True, exist_ok=True)
+    run = SeedRun(seed, root)
+    tag = f"@seed{seed}"
+    init_dir = root / "model_init"
     fp_init = runner.run(
-        "init",
-        {"seed": cfg.seed, "size": cfg.image_size, "layers": cfg.text_layers},
-        lambda: _cli(
-            [
-                "model",
-                "init-tiny",
-                init_dir,
-                "--seed",
-                cfg.seed,
-                "--image-size",
-                cfg.image_size,
-                "--layers",
-                cfg.text_layers,
-            ]
-        ),  # fmt: skip
-    )
+        "init" + tag,
+        {"seed": seed, "size": cfg.image_size, "layers": cfg.text_layers},
+        lambda: _cli([
+            "model", "init-tiny", init_dir, "--seed", seed,
+            "--image-size", cfg.image_size, "--layers", cfg.text_layers,
+        ]),
+        outputs=(init_dir,),
+    )  # fmt: skip
+    run.models["untrained"] = (init_dir, fp_init)
 
-    vis_dir = out / "model_vision"
+    vis_dir = root / "model_vision"
 
     def vision() -> None:
+        from cxreason.data.load import load_studies
         from cxreason.train.vision_pretrain import VisionPretrainConfig, pretrain_vision
 
-        examples = _vision_examples(read_records(train_bench, BenchItem), studies_by_id())
+        studies = {s.study_id: s for s in load_studies(cfg.reports, projections=cfg.projections)}
+        examples = _vision_examples(read_records(data.train, BenchItem), studies)
         r = pretrain_vision(
             init_dir, vis_dir, examples,
-            VisionPretrainConfig(steps=cfg.vision_steps, batch_size=32, seed=cfg.seed),
+            VisionPretrainConfig(steps=cfg.vision_steps, batch_size=32, seed=seed),
         )  # fmt: skip
         log.info("vision warm-up on %d images: BCE %.3f -> %.3f", len(examples),
                  r["loss_first"], r["loss_last"])  # fmt: skip
 
     fp_vis = runner.run(
-        "vision", {"after": [fp_split, fp_init], "steps": cfg.vision_steps}, vision,
-        outputs=(vis_dir,),
+        "vision" + tag, {"after": [data.fingerprint, fp_init], "steps": cfg.vision_steps},
+        vision, outputs=(vis_dir,),
     )  # fmt: skip
 
-    sft_dir = out / "sft"
+    sft_dir = root / "sft"
     fp_sft = _train_stage(
-        runner, "sft", cfg.sft_recipe, vis_dir, sft_dir, cfg, [fp_split, fp_vis],
-        train_bench, images, cfg.sft_overrides,
+        runner, "sft" + tag, "sft", cfg.sft_recipe, vis_dir, sft_dir, seed,
+        [data.fingerprint, fp_vis], data, cfg.sft_overrides,
     )  # fmt: skip
-    grpo_dir = out / "grpo"
-    fp_grpo = _train_stage(
-        runner, "grpo", cfg.grpo_recipe, sft_dir, grpo_dir, cfg, fp_sft,
-        train_bench, images, cfg.grpo_overrides,
-    )  # fmt: skip
+    run.models["sft"] = (sft_dir, fp_sft)
+    if stop_after == "sft":
+        return run
+    for system, overrides in (
+        ("trained", cfg.grpo_overrides),
+        ("grpo_outcome", [*outcome_only_overrides(cfg.grpo_recipe), *cfg.grpo_overrides]),
+    ):
+        model_dir = root / ("grpo" if system == "trained" else system)
+        fp = _train_stage(
+            runner, f"{system}{tag}", "grpo", cfg.grpo_recipe, sft_dir, model_dir, seed,
+            fp_sft, data, overrides,
+        )  # fmt: skip
+        run.models[system] = (model_dir, fp)
+    return run
 
-    systems = {
-        "untrained": (init_dir, fp_init),
-        "sft": (sft_dir, fp_sft),
-        "trained": (grpo_dir, fp_grpo),
-    }
-    scores: dict[str, dict] = {}
-    for name, (model_dir, fp_model) in systems.items():
-        pred = out / f"pred_{name}.jsonl"
-        sdir = out / f"score_{name}"
 
-        def predict_and_score(model_dir=model_dir, pred=pred, sdir=sdir) -> None:
-            _cli([
-                "predict", "--model", model_dir, "--bench", eval_bench, "--out", pred,
-                "--images", images, "--mode", "cot", "--batch-size", "16",
-                "--max-new-tokens", "160",
-            ])  # fmt: skip
-            _cli(["score", "--bench", eval_bench, "--pred", pred, "--out", sdir])
+def outcome_only_overrides(recipe: Path) -> list[str]:
+    """Overrides that turn the GRPO recipe into its outcome-only arm: the recipe's rewards minus
+    the process rewards, each keeping its weight; everything else unchanged."""
+    import yaml
 
+    conf = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
+    funcs = list(conf.get("reward_funcs") or [])
+    weights = list(conf.get("reward_weights") or [1.0] * len(funcs))
+    if len(weights) != len(funcs):
+        raise RuntimeError(f"{recipe}: reward_weights and reward_funcs differ in length")
+    kept = [(f, w) for f, w in zip(funcs, weights, strict=True) if f not in PROCESS_REWARDS]
+    if len(kept) == len(funcs):
+        raise RuntimeError(f"{recipe}: no process reward to ablate in {funcs}")
+    return [
+        "--reward_funcs", *[f for f, _ in kept],
+        "--reward_weights", *[str(w) for _, w in kept],
+    ]  # fmt: skip
+
+
+def evaluate_seed(
+    cfg: DemoConfig, runner: StageRunner, data: DemoData, run: SeedRun, systems: Sequence[str]
+) -> None:
+    """CoT predictions of each system on the test file, scored with ``cxreason score``."""
+    from cxreason.inference.predict import progress_path
+
+    for name in systems:
+        model_dir, fp_model = run.models[name]
+        pred = run.root / f"pred_{name}.jsonl"
+        sdir = run.score_dir(name)
+        tokens = cfg.untrained_max_new_tokens if name == "untrained" else 160
         runner.run(
-            f"eval_{name}",
-            {"model": fp_model, "eval": fp_split},
-            predict_and_score,
+            f"eval_{name}@seed{run.seed}",
+            {"model": fp_model, "eval": data.fingerprint, "tokens": tokens},
+            lambda m=model_dir, p=pred, d=sdir, t=tokens: predict_and_score(data, m, p, d, t),
             outputs=(pred, progress_path(pred), sdir),
         )
-        scores[name] = json.loads((sdir / "scores.json").read_text())
+
+
+def predict_and_score(
+    data: DemoData, model_dir: Path, pred: Path, sdir: Path, tokens: int, split: str = "test"
+) -> None:
+    bench = data.test if split == "test" else data.validation
+    _cli([
+        "predict", "--model", model_dir, "--bench", bench, "--out", pred,
+        "--images", data.images, "--mode", "cot", "--batch-size", "16",
+        "--max-new-tokens", tokens, "--split", split,
+    ])  # fmt: skip
+    _cli(["score", "--bench", bench, "--pred", pred, "--out", sdir, "--split", split])
+
+
+def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
+    """Run (or resume) the demo under ``cfg.out``; returns the trained model's pooled scores."""
+    pin_cpu_numerics()
+    t_start = time.perf_counter()
+    # Absolute paths: the benchmark stores image paths as given, and the trainer resolves a
+    # relative image path against --images_dir (a relative --out would be doubled).
+    cfg.out = out = Path(cfg.out).resolve()
+    cfg.reports = Path(cfg.reports).resolve()
+    cfg.projections = Path(cfg.projections).resolve() if cfg.projections else None
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg.reports.exists():
+        raise FileNotFoundError(
+            f"Open-I reports CSV not found: {cfg.reports} (pass --reports or place ../shared/data)"
+        )
+    runner = StageRunner(out, force=force)
+    data = prepare_data(cfg, runner)
+    baselines = run_baselines(cfg, runner, data)
+    runs = []
+    for k, seed in enumerate(cfg.seed_list):
+        run = train_seed(cfg, runner, data, seed)
+        # the untrained model never parses: scored once (first seed), not per seed
+        systems = TRAINED_SYSTEMS if k == 0 else TRAINED_SYSTEMS[1:]
+        evaluate_seed(cfg, runner, data, run, systems)
+        runs.append(run)
+
+    from cxreason.demo import analysis
+
+    pooled = analysis.pool_seeds(runs, TRAINED_SYSTEMS)
+    for name, (scores, _) in pooled.items():
         target = out / ("scores.json" if name == "trained" else f"scores_{name}.json")
-        write_json(target, scores[name])
+        write_json(target, scores)
+    per_seed = analysis.per_seed_summary(runs, TRAINED_SYSTEMS[1:])
+    ablation = analysis.ablation(pooled)
+    single = analysis.single_choice_analysis(data.test, runs[0].root / "pred_trained.jsonl")
 
-    def report() -> None:
-        from cxreason.demo.report import target_checks, write_report
+    from cxreason.demo.report import target_checks, write_report
 
-        examples = _examples(out, eval_bench, out / "pred_trained.jsonl", images)
-        facts = {
-            "reports": cfg.reports,
-            "seed": cfg.seed,
-            "fast": cfg.fast,
-            "train items": sum(1 for _ in open(train_bench, encoding="utf-8")),
-            "held-out items": sum(1 for _ in open(eval_bench, encoding="utf-8")),
-            "stage seconds": {k: round(v, 1) for k, v in runner.timings.items()},
-            "total seconds (this invocation)": round(time.perf_counter() - t_start, 1),
-        }
-        rows = {
-            k: [row for _, row in iter_jsonl(out / f"score_{k}" / "per_item.jsonl")]
-            for k in ("sft", "trained")
-        }
-        checks = target_checks(scores, rows)
-        write_json(out / "checks.json", checks)
-        for c in checks:
-            log.info("target %s: %s (%s)", "met" if c["passed"] else "NOT met", c["check"],
-                     c["value"])  # fmt: skip
-        write_report(out, scores, examples, facts, grpo_dir / "reward_curve.png", checks)
-
-    report()  # always rewritten: cheap, and it reports this invocation's timings
+    examples = _examples(out, data.test, runs[0].root / "pred_trained.jsonl", data.images)
+    facts = {
+        "reports": cfg.reports,
+        "seeds": cfg.seed_list,
+        "fast": cfg.fast,
+        "train samples (train split only, with re-renders)": _count_lines(data.train),
+        "validation items (selection only)": _count_lines(data.validation),
+        "test items (scored once per run)": _count_lines(data.test),
+        "test renders per study": cfg.eval_renders,
+        "stage seconds": {k: round(v, 1) for k, v in runner.timings.items()},
+        "total seconds (this invocation)": round(time.perf_counter() - t_start, 1),
+    }
+    checks = target_checks({**{k: v[0] for k, v in pooled.items()}, **baselines}, ablation)
+    write_json(out / "checks.json", checks)
+    write_json(out / "ablation.json", ablation)
+    write_json(out / "per_seed.json", per_seed)
+    for c in checks:
+        log.info("target %s: %s (%s)", "met" if c["passed"] else "NOT met", c["check"],
+                 c["value"])  # fmt: skip
+    write_report(
+        out,
+        {k: v[0] for k, v in pooled.items()},
+        baselines,
+        examples,
+        facts,
+        runs[0].root / "grpo" / "reward_curve.png",
+        checks,
+        ablation=ablation,
+        per_seed=per_seed,
+        single=single,
+    )
     write_json(out / "demo_config.json", {k: str(v) for k, v in asdict(cfg).items()})
-    return scores["trained"]
+    return pooled["trained"][0]
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def _train_stage(
     runner: StageRunner,
+    name: str,
     stage: str,
     recipe: Path,
     model_dir: Path,
     out_dir: Path,
-    cfg: DemoConfig,
+    seed: int,
     after,
-    bench: Path,
-    images: Path,
+    data: DemoData,
     overrides: list[str],
 ) -> str:
-    """Run ``cxreason train STAGE`` from ``model_dir`` into ``out_dir`` as a resumable stage.
+    """Run ``cxreason train STAGE`` from ``model_dir`` into ``out_dir`` as resumable stage ``name``.
 
     The fingerprint covers the command line and the recipe's text, so editing the recipe redoes
     the stage (and drops its stale checkpoints); an interrupted run resumes from its checkpoint.
     """
     args = [
         "train", stage, "--config", recipe,
-        "--model_name_or_path", model_dir, "--bench", bench, "--images_dir", images,
-        "--output_dir", out_dir, "--seed", cfg.seed, *overrides,
+        "--model_name_or_path", model_dir, "--bench", data.train, "--images_dir", data.images,
+        "--output_dir", out_dir, "--seed", seed, *overrides,
     ]  # fmt: skip
     return runner.run(
-        stage,
+        name,
         {"after": after, "args": [str(a) for a in args], "recipe": _read(recipe)},
         lambda: _train(args, out_dir),
         outputs=(out_dir,),
@@ -348,6 +505,36 @@ def _augment(
             copy.id = f"{it.id}~aug{k}"
             copy.images = [str(aug_dir / Path(p).name) for p in it.images]
             extra.append(copy)
+    return extra
+
+
+def _held_out_renders(
+    items: list[BenchItem], studies: dict, images: Path, cfg: DemoConfig, split: str, salt: int
+) -> list[BenchItem]:
+    """Copies of held-out items on new phantom renders of the same report (ids ``ID~rK``).
+
+    ``cfg.eval_renders[task]`` renders per item, the original included. The copies keep the
+    study id, so the study-clustered bootstrap treats them as one study.
+    """
+    from cxreason.demo.phantoms import render_phantoms
+
+    extra: list[BenchItem] = []
+    most = max([cfg.eval_renders.get(t, 1) for t in {it.task for it in items}] or [1])
+    ids = sorted({it.study_id for it in items})
+    for k in range(1, most):
+        r_dir = images / f"{split}_r{k}"
+        render_phantoms(
+            [studies[i] for i in ids if i in studies],
+            r_dir,
+            size=cfg.image_size,
+            seed=cfg.seed + 104_729 * k + salt,
+        )
+        for it in items:
+            if k < cfg.eval_renders.get(it.task, 1):
+                copy = BenchItem(**{**it.__dict__})
+                copy.id = f"{it.id}~r{k}"
+                copy.images = [str(r_dir / Path(p).name) for p in it.images]
+                extra.append(copy)
     return extra
 
 

@@ -1,0 +1,209 @@
+"""Choose the demo's GRPO recipe on the VALIDATION split (never on test).
+
+    python benchmarks/demo_variants.py --out demo_out [--write-doc docs/training.md]
+
+Runs (or reuses, in the same folder as ``cxreason demo --out``) the demo's data stages and the
+first seed's SFT model, then GRPO variants of ``recipes/demo/grpo.yaml`` from that checkpoint,
+each in both arms (outcome + process, and outcome only), predicts the validation items in CoT
+mode and scores them with ``cxreason score --split validation``. The test file is never read.
+
+Selection rule (fixed before any run): the variant whose PROCESS arm has the highest
+validation binary accuracy + RadRScore (the mean of the two); ties go to the earlier variant
+in the list (the recipe as written first). The outcome arm is trained with the same setting, so
+the ablation compares arms that differ only in the process reward. Writes
+``OUT/variants/variants.json`` and ``variants.md`` (the table for docs/training.md) and, with
+``--write-doc``, replaces the block between ``<!-- figures:demo-variants -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+
+from cxreason.demo.pipeline import (
+    DemoConfig,
+    _train_stage,
+    outcome_only_overrides,
+    pin_cpu_numerics,
+    predict_and_score,
+    prepare_data,
+    train_seed,
+)
+from cxreason.demo.stages import StageRunner
+from cxreason.records import atomic_writer, write_json
+
+log = logging.getLogger("demo_variants")
+
+#: (name, overrides of recipes/demo/grpo.yaml). The first is the recipe as written.
+VARIANTS: tuple[tuple[str, list[str]], ...] = (
+    ("lr 1e-4, process weights 1 + 1", []),
+    ("lr 1e-4, process weights 2 + 2", ["--reward_weights", "0.5", "0.5", "2.0", "2.0"]),
+    ("lr 2e-4, process weights 1 + 1", ["--learning_rate", "2.0e-4"]),
+)
+MARK = "demo-variants"
+
+
+def _metric(scores: dict, task: str | None, metric: str) -> float | None:
+    block = scores if task is None else scores.get("by_task", {}).get(task, {})
+    m = block.get(metric)
+    return None if not m or m.get("value") is None else float(m["value"])
+
+
+def _fmt_ci(scores: dict, task: str | None, metric: str) -> str:
+    block = scores if task is None else scores.get("by_task", {}).get(task, {})
+    m = block.get(metric)
+    if not m or m.get("value") is None:
+        return "–"
+    return f"{m['value']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]"
+
+
+def selection_score(scores: dict) -> float:
+    """The rule: mean of validation binary accuracy and overall RadRScore (process arm)."""
+    acc = _metric(scores, "binary", "accuracy") or 0.0
+    radr = _metric(scores, None, "radrscore") or 0.0
+    return (acc + radr) / 2
+
+
+def run_variants(cfg: DemoConfig, variants=VARIANTS, steps: int | None = None) -> dict:
+    pin_cpu_numerics()
+    cfg.out = Path(cfg.out).resolve()
+    cfg.reports = Path(cfg.reports).resolve()
+    cfg.projections = Path(cfg.projections).resolve() if cfg.projections else None
+    runner = StageRunner(cfg.out)
+    data = prepare_data(cfg, runner)
+    seed = cfg.seed_list[0]
+    run = train_seed(cfg, runner, data, seed, stop_after="sft")
+    sft_dir, fp_sft = run.models["sft"]
+    vdir = cfg.out / "variants"
+    vdir.mkdir(exist_ok=True)
+    extra = ["--max_steps", str(steps)] if steps else []
+    results = {"rule": selection_score.__doc__, "seed": seed, "variants": []}
+
+    def evaluate(name: str, model_dir: Path, fp: str) -> dict:
+        pred, sdir = vdir / f"pred_{name}.jsonl", vdir / f"score_{name}"
+        runner.run(
+            f"val_{name}",
+            {"model": fp, "eval": data.fingerprint},
+            lambda: predict_and_score(data, model_dir, pred, sdir, 160, split="validation"),
+            outputs=(pred, sdir),
+        )
+        return json.loads((sdir / "scores.json").read_text())
+
+    results["sft"] = evaluate("sft", sft_dir, fp_sft)
+    done: dict[tuple, dict] = {}  # identical arms (e.g. the outcome arm of a re-weighting) run once
+    for k, (label, overrides) in enumerate(variants):
+        entry = {"name": label, "overrides": overrides, "arms": {}}
+        for arm in ("process", "outcome"):
+            arm_over = [*overrides, *extra]
+            if arm == "outcome":
+                arm_over = [*outcome_only_overrides(cfg.grpo_recipe), *arm_over]
+                # a variant that only re-weights the process rewards has the same outcome arm
+                arm_over = _drop_process_weights(arm_over)
+            if tuple(arm_over) in done:
+                entry["arms"][arm] = done[tuple(arm_over)]
+                continue
+            key = f"v{k}_{arm}"
+            model_dir = vdir / key
+            fp = _train_stage(
+                runner, f"variant_{key}", "grpo", cfg.grpo_recipe, sft_dir, model_dir, seed,
+                fp_sft, data, arm_over,
+            )  # fmt: skip
+            entry["arms"][arm] = done[tuple(arm_over)] = evaluate(key, model_dir, fp)
+        entry["selection_score"] = round(selection_score(entry["arms"]["process"]), 4)
+        results["variants"].append(entry)
+        write_json(vdir / "variants.json", results)  # partial results survive an interruption
+    best = max(range(len(results["variants"])), key=lambda i: (
+        results["variants"][i]["selection_score"], -i))  # fmt: skip
+    results["chosen"] = best
+    write_json(vdir / "variants.json", results)
+    return results
+
+
+def _drop_process_weights(args: list[str]) -> list[str]:
+    """Keep the last --reward_weights (the outcome arm's) when a variant also re-weights."""
+    idx = [i for i, a in enumerate(args) if a == "--reward_weights"]
+    if len(idx) < 2:
+        return args
+    i = idx[-1]  # the variant's process weights: drop them, the outcome arm's come first
+    j = i + 1
+    while j < len(args) and not args[j].startswith("--"):
+        j += 1
+    return args[:i] + args[j:]
+
+
+def markdown(results: dict) -> str:
+    head = (
+        "| variant (from the same SFT checkpoint) | arm | binary accuracy | single accuracy "
+        "| RadRScore | completeness | effectiveness | rule |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    sft = results["sft"]
+    lines.append(
+        f"| SFT only | – | {_fmt_ci(sft, 'binary', 'accuracy')} | "
+        f"{_fmt_ci(sft, 'single', 'accuracy')} | {_fmt_ci(sft, None, 'radrscore')} | "
+        f"{_fmt_ci(sft, None, 'completeness')} | {_fmt_ci(sft, None, 'effectiveness')} | |"
+    )
+    for i, v in enumerate(results["variants"]):
+        for arm in ("process", "outcome"):
+            s = v["arms"][arm]
+            name = v["name"] + (" **(chosen)**" if i == results.get("chosen") else "")
+            rule = f"{v['selection_score']:.3f}" if arm == "process" else ""
+            lines.append(
+                f"| {name} | {arm} | {_fmt_ci(s, 'binary', 'accuracy')} | "
+                f"{_fmt_ci(s, 'single', 'accuracy')} | {_fmt_ci(s, None, 'radrscore')} | "
+                f"{_fmt_ci(s, None, 'completeness')} | {_fmt_ci(s, None, 'effectiveness')} | "
+                f"{rule} |"
+            )
+    n = results["sft"]["n"]
+    lines += [
+        "",
+        f"Validation split, {n} items (renders included), seed {results['seed']}, CoT mode; "
+        "value [95% CI, studies resampled]. Rule: " + " ".join(results["rule"].split()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_doc(doc: Path, block: str) -> None:
+    text = doc.read_text(encoding="utf-8")
+    start, end = f"<!-- figures:{MARK} -->", f"<!-- /figures:{MARK} -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{doc}: no {start} ... {end} block to replace")
+    with atomic_writer(doc) as fh:
+        fh.write(pattern.sub(lambda _: f"{start}\n{block}{end}", text))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("demo_out"), help="The demo's folder.")
+    ap.add_argument("--reports", type=Path, default=DemoConfig.reports)
+    ap.add_argument("--projections", type=Path, default=DemoConfig.projections)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fast", action="store_true", help="CI-sized (tests only).")
+    ap.add_argument("--steps", type=int, default=None, help="Override every variant's max_steps.")
+    ap.add_argument("--write-doc", type=Path, default=None, help="Replace the doc's table block.")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    projections = args.projections if args.projections and args.projections.exists() else None
+    cfg = DemoConfig(
+        out=args.out, reports=args.reports, projections=projections, seed=args.seed,
+        fast=args.fast,
+    )  # fmt: skip
+    results = run_variants(cfg, steps=args.steps)
+    md = markdown(results)
+    with atomic_writer(Path(cfg.out) / "variants" / "variants.md") as fh:
+        fh.write(md)
+    sys.stdout.write(md)
+    chosen = results["variants"][results["chosen"]]
+    sys.stdout.write(f"\nchosen: {chosen['name']} (overrides: {chosen['overrides'] or 'none'})\n")
+    if args.write_doc:
+        write_doc(args.write_doc, md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The demo pipeline end to end at toy sizes (seconds, not minutes): every file the SPEC names,
+train/validation/test kept apart, renders clustered by study, two seeds pooled, resumable."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from cxreason.demo.pipeline import DemoConfig, run_demo
+from cxreason.records import BenchItem, read_records
+
+SPEC_FILES = (
+    "scores.json",
+    "scores_grpo_outcome.json",
+    "scores_sft.json",
+    "scores_untrained.json",
+    "scores_blind.json",
+    "scores_chance.json",
+    "scores_oracle.json",
+    "report.md",
+    "report.html",
+    "ablation.json",
+    "per_seed.json",
+    "checks.json",
+)
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory, openi_reports, openi_projections):
+    out = tmp_path_factory.mktemp("demo")
+    cfg = DemoConfig(
+        out=out, reports=openi_reports, projections=openi_projections, seeds=2,
+        max_eval_items=12, eval_renders={"binary": 3, "single": 1}, augment=0, vision_steps=2,
+        sft_overrides=["--max_steps", "2"], grpo_overrides=["--max_steps", "1"],
+    )  # fmt: skip
+    run_demo(cfg)
+    return out, cfg
+
+
+def test_writes_every_file_on_the_same_test_items(small_demo):
+    out, _ = small_demo
+    for name in SPEC_FILES:
+        assert (out / name).exists(), name
+    test = read_records(out / "test_bench.jsonl", BenchItem)
+    n = len(test)
+    for name in ("blind", "chance", "oracle", "untrained"):
+        assert json.loads((out / f"scores_{name}.json").read_text())["n"] == n, name
+    for name in ("scores.json", "scores_sft.json", "scores_grpo_outcome.json"):
+        s = json.loads((out / name).read_text())
+        assert s["n"] == 2 * n and s["meta"]["seeds"] == [0, 1]  # pooled over the two seeds
+        assert s["bootstrap"]["unit"] == "study"
+    report = (out / "report.md").read_text()
+    for text in ("Image-blind template", "Normality oracle", "outcome rewards only", "## Seeds"):
+        assert text in report
+
+
+def test_splits_are_kept_apart_and_renders_share_their_study(small_demo):
+    out, _ = small_demo
+    train = read_records(out / "train_bench.jsonl", BenchItem)
+    val = read_records(out / "val_bench.jsonl", BenchItem)
+    test = read_records(out / "test_bench.jsonl", BenchItem)
+    assert {it.split for it in train} == {"train"}
+    assert {it.split for it in val} == {"validation"} and {it.split for it in test} == {"test"}
+    studies = [{it.study_id for it in x} for x in (train, val, test)]
+    assert not (studies[0] & studies[1]) and not (studies[0] & studies[2])
+    assert not (studies[1] & studies[2])
+    per_base = Counter(it.id.split("~")[0] for it in test)
+    binary = {it.id.split("~")[0] for it in test if it.task == "binary"}
+    assert all(per_base[b] == 3 for b in binary)  # the original + 2 renders
+    renders = [it for it in test if "~r" in it.id]
+    assert renders and all(len(it.images) == 1 for it in test)  # frontal view only
+    assert all("/test_r" in it.images[0] for it in renders)
+
+
+def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small_demo):
+    out, cfg = small_demo
+    marks = {p.stem for p in (out / ".stages").glob("*.json")}
+    for stage in ("sft@seed0", "trained@seed1", "grpo_outcome@seed1", "eval_untrained@seed0"):
+        assert stage in marks
+    assert "eval_untrained@seed1" not in marks  # the untrained model is scored once
+    before = {p.name: p.stat().st_mtime for p in (out / ".stages").glob("*.json")}
+    run_demo(cfg)
+    after = {p.name: p.stat().st_mtime for p in (out / ".stages").glob("*.json")}
+    assert before == after
+    import yaml
+
+    def script(arm):
+        return yaml.safe_load((out / "seed0" / arm / "cxreason_config.yaml").read_text())["script"]
+
+    assert script("grpo_outcome")["reward_funcs"] == ["format", "accuracy"]
+    assert script("grpo")["reward_funcs"] == ["format", "accuracy", "factuality", "completeness"]
+    outcome, process = (script(a) for a in ("grpo_outcome", "grpo"))
+    assert {k: v for k, v in outcome.items() if k != "reward_funcs"} == {
+        k: v for k, v in process.items() if k != "reward_funcs"
+    }
