@@ -41,7 +41,10 @@ log = logging.getLogger("demo_variants")
 #: (name, overrides of recipes/demo/grpo.yaml). The first is the recipe as written.
 VARIANTS: tuple[tuple[str, list[str]], ...] = (
     ("lr 1e-4, process weights 1 + 1", []),
-    ("lr 1e-4, process weights 2 + 2", ["--reward_weights", "0.5", "0.5", "2.0", "2.0"]),
+    (
+        "accuracy weight 1, process weights 0.5 + 0.5",
+        ["--reward_weights", "0.5", "1.0", "0.5", "0.5"],
+    ),
     ("lr 2e-4, process weights 1 + 1", ["--learning_rate", "2.0e-4"]),
 )
 MARK = "demo-variants"
@@ -99,10 +102,9 @@ def run_variants(cfg: DemoConfig, variants=VARIANTS, steps: int | None = None) -
         entry = {"name": label, "overrides": overrides, "arms": {}}
         for arm in ("process", "outcome"):
             arm_over = [*overrides, *extra]
-            if arm == "outcome":
-                arm_over = [*outcome_only_overrides(cfg.grpo_recipe), *arm_over]
-                # a variant that only re-weights the process rewards has the same outcome arm
-                arm_over = _drop_process_weights(arm_over)
+            if arm == "outcome":  # the variant's own weights, minus the process rewards
+                rest, weights = split_weights(arm_over)
+                arm_over = [*outcome_only_overrides(cfg.grpo_recipe, weights), *rest]
             if tuple(arm_over) in done:
                 entry["arms"][arm] = done[tuple(arm_over)]
                 continue
@@ -123,16 +125,15 @@ def run_variants(cfg: DemoConfig, variants=VARIANTS, steps: int | None = None) -
     return results
 
 
-def _drop_process_weights(args: list[str]) -> list[str]:
-    """Keep the last --reward_weights (the outcome arm's) when a variant also re-weights."""
-    idx = [i for i, a in enumerate(args) if a == "--reward_weights"]
-    if len(idx) < 2:
-        return args
-    i = idx[-1]  # the variant's process weights: drop them, the outcome arm's come first
+def split_weights(args: list[str]) -> tuple[list[str], list[float] | None]:
+    """(``args`` without ``--reward_weights ...``, those weights or None)."""
+    if "--reward_weights" not in args:
+        return list(args), None
+    i = args.index("--reward_weights")
     j = i + 1
     while j < len(args) and not args[j].startswith("--"):
         j += 1
-    return args[:i] + args[j:]
+    return args[:i] + args[j:], [float(w) for w in args[i + 1 : j]]
 
 
 def markdown(results: dict) -> str:

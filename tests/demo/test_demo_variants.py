@@ -20,14 +20,17 @@ def _load():
     return mod
 
 
-def test_outcome_arm_of_a_reweighting_keeps_only_its_own_weights():
+def test_outcome_arm_keeps_the_variants_outcome_weights():
+    from cxreason.demo.pipeline import REPO_RECIPES, outcome_only_overrides
+
     mod = _load()
-    args = ["--reward_funcs", "format", "accuracy", "--reward_weights", "0.5", "0.5",
-            "--reward_weights", "0.5", "0.5", "2.0", "2.0", "--max_steps", "3"]  # fmt: skip
-    assert mod._drop_process_weights(args) == [
-        "--reward_funcs", "format", "accuracy", "--reward_weights", "0.5", "0.5",
-        "--max_steps", "3",
-    ]  # fmt: skip
+    args = ["--learning_rate", "2e-4", "--reward_weights", "0.5", "1.0", "0.5", "0.5"]
+    rest, weights = mod.split_weights(args)
+    assert rest == ["--learning_rate", "2e-4"] and weights == [0.5, 1.0, 0.5, 0.5]
+    assert mod.split_weights(["--max_steps", "3"]) == (["--max_steps", "3"], None)
+    recipe = REPO_RECIPES / "demo" / "grpo.yaml"
+    assert outcome_only_overrides(recipe, weights)[-2:] == ["0.5", "1.0"]
+    assert outcome_only_overrides(recipe)[-2:] == ["0.5", "0.5"]
 
 
 @pytest.fixture(scope="module")

@@ -321,14 +321,20 @@ def train_seed(
     return run
 
 
-def outcome_only_overrides(recipe: Path) -> list[str]:
+def outcome_only_overrides(recipe: Path, weights: Sequence[float] | None = None) -> list[str]:
     """Overrides that turn the GRPO recipe into its outcome-only arm: the recipe's rewards minus
-    the process rewards, each keeping its weight; everything else unchanged."""
+    the process rewards, each keeping its weight; everything else unchanged.
+
+    ``weights``: the process arm's reward weights when they differ from the recipe's (one per
+    reward of the recipe).
+    """
     import yaml
 
     conf = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
     funcs = list(conf.get("reward_funcs") or [])
-    weights = list(conf.get("reward_weights") or [1.0] * len(funcs))
+    weights = list(
+        weights if weights is not None else conf.get("reward_weights") or [1.0] * len(funcs)
+    )
     if len(weights) != len(funcs):
         raise RuntimeError(f"{recipe}: reward_weights and reward_funcs differ in length")
     kept = [(f, w) for f, w in zip(funcs, weights, strict=True) if f not in PROCESS_REWARDS]
@@ -336,7 +342,7 @@ def outcome_only_overrides(recipe: Path) -> list[str]:
         raise RuntimeError(f"{recipe}: no process reward to ablate in {funcs}")
     return [
         "--reward_funcs", *[f for f, _ in kept],
-        "--reward_weights", *[str(w) for _, w in kept],
+        "--reward_weights", *[str(float(w)) for _, w in kept],
     ]  # fmt: skip
 
 
