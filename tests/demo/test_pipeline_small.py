@@ -95,3 +95,28 @@ def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small
     assert {k: v for k, v in outcome.items() if k != "reward_funcs"} == {
         k: v for k, v in process.items() if k != "reward_funcs"
     }
+
+
+def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
+    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out, _ = small_demo
+    opened = []
+    real_open = open
+
+    def spy(path, *a, **k):
+        opened.append(str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr("builtins.open", spy)
+    res = mod.probe(out, seed=0)
+    assert not any(p.endswith("test_bench.jsonl") for p in opened)
+    assert res["train_images"] > 0 and res["validation_images"] > 0
+    assert set(res["per_label"]) >= {"Cardiomegaly", "Pleural Effusion"}
+    aucs = [e["auc"] for e in res["per_label"].values() if "auc" in e]
+    assert all(0.0 <= a <= 1.0 for a in aucs)
