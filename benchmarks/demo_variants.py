@@ -38,14 +38,19 @@ from cxreason.records import atomic_writer, write_json
 
 log = logging.getLogger("demo_variants")
 
-#: (name, overrides of recipes/demo/grpo.yaml). The first is the recipe as written.
+#: (name, overrides of recipes/demo/grpo.yaml). Each variant states its reward weights in full
+#: (format, accuracy, factuality, completeness), so the set does not move when the recipe's
+#: own weights are set to the chosen one; every other setting is the recipe's.
 VARIANTS: tuple[tuple[str, list[str]], ...] = (
-    ("lr 1e-4, process weights 1 + 1", []),
+    ("lr 1e-4, process weights 1 + 1", ["--reward_weights", "0.5", "0.5", "1.0", "1.0"]),
     (
         "accuracy weight 1, process weights 0.5 + 0.5",
         ["--reward_weights", "0.5", "1.0", "0.5", "0.5"],
     ),
-    ("lr 2e-4, process weights 1 + 1", ["--learning_rate", "2.0e-4"]),
+    (
+        "lr 2e-4, process weights 1 + 1",
+        ["--learning_rate", "2.0e-4", "--reward_weights", "0.5", "0.5", "1.0", "1.0"],
+    ),
 )
 MARK = "demo-variants"
 
@@ -163,7 +168,8 @@ def markdown(results: dict) -> str:
     lines += [
         "",
         f"Validation split, {n} items (renders included), seed {results['seed']}, CoT mode; "
-        "value [95% CI, studies resampled]. Rule: " + " ".join(results["rule"].split()),
+        "value [95% CI, studies resampled]. Rule, fixed before the runs: "
+        + " ".join(results["rule"].split()).removeprefix("The rule: "),
     ]
     return "\n".join(lines) + "\n"
 
@@ -187,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help="CI-sized (tests only).")
     ap.add_argument("--steps", type=int, default=None, help="Override every variant's max_steps.")
     ap.add_argument("--write-doc", type=Path, default=None, help="Replace the doc's table block.")
+    ap.add_argument(
+        "--table-only",
+        action="store_true",
+        help="Rewrite the table from OUT/variants/variants.json without training anything.",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     projections = args.projections if args.projections and args.projections.exists() else None
@@ -194,7 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out, reports=args.reports, projections=projections, seed=args.seed,
         fast=args.fast,
     )  # fmt: skip
-    results = run_variants(cfg, steps=args.steps)
+    saved = Path(cfg.out) / "variants" / "variants.json"
+    if args.table_only:
+        if not saved.exists():
+            raise SystemExit(f"{saved} not found: run without --table-only first")
+        results = json.loads(saved.read_text())
+        if "chosen" not in results:
+            raise SystemExit(f"{saved}: the run did not finish (no chosen variant)")
+    else:
+        results = run_variants(cfg, steps=args.steps)
     md = markdown(results)
     with atomic_writer(Path(cfg.out) / "variants" / "variants.md") as fh:
         fh.write(md)

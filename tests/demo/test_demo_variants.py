@@ -29,8 +29,8 @@ def test_outcome_arm_keeps_the_variants_outcome_weights():
     assert rest == ["--learning_rate", "2e-4"] and weights == [0.5, 1.0, 0.5, 0.5]
     assert mod.split_weights(["--max_steps", "3"]) == (["--max_steps", "3"], None)
     recipe = REPO_RECIPES / "demo" / "grpo.yaml"
-    assert outcome_only_overrides(recipe, weights)[-2:] == ["0.5", "1.0"]
-    assert outcome_only_overrides(recipe)[-2:] == ["0.5", "0.5"]
+    assert outcome_only_overrides(recipe, [0.5, 0.5, 1, 1])[-2:] == ["0.5", "0.5"]
+    assert outcome_only_overrides(recipe)[-2:] == ["0.5", "1.0"]  # the recipe's own weights
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def variants_run(tmp_path_factory, openi_reports, openi_projections):
         eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
         sft_overrides=["--max_steps", "2"],
     )  # fmt: skip
-    variants = (("base", []), ("heavier process", ["--reward_weights", "0.5", "0.5", "2", "2"]))
+    variants = (("base", []), ("heavier process", ["--reward_weights", "0.5", "1.0", "2", "2"]))
     return mod, out, mod.run_variants(cfg, variants=variants, steps=1)
 
 
@@ -77,3 +77,13 @@ def test_table_and_doc_block(variants_run, tmp_path):
     bad.write_text("no block")
     with pytest.raises(SystemExit, match="no <!-- figures:demo-variants -->"):
         mod.write_doc(bad, md)
+
+
+def test_table_only_rewrites_from_the_saved_run(variants_run, tmp_path, capsys):
+    mod, out, res = variants_run
+    doc = tmp_path / "t.md"
+    doc.write_text("<!-- figures:demo-variants -->\n<!-- /figures:demo-variants -->\n")
+    assert mod.main(["--out", str(out), "--table-only", "--write-doc", str(doc)]) == 0
+    assert "| SFT only |" in doc.read_text() and "chosen:" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not found"):
+        mod.main(["--out", str(tmp_path / "empty"), "--table-only"])

@@ -190,11 +190,11 @@ def test_demo_grpo_recipe_and_its_outcome_only_arm(tiny_model_dir, tiny_bench, t
     assert "rewards/completeness_reward/mean" in logged
 
     arm = outcome_only_overrides(RECIPES / "demo" / "grpo.yaml")
-    assert arm == ["--reward_funcs", "format", "accuracy", "--reward_weights", "0.5", "0.5"]
+    assert arm == ["--reward_funcs", "format", "accuracy", "--reward_weights", "0.5", "1.0"]
     script, targs, trainer = _one_step(
         "grpo", "demo/grpo.yaml", tiny_model_dir, tiny_bench, tmp_path / "oc", [*extra, *arm]
     )
-    assert script.reward_funcs == ["format", "accuracy"] and targs.reward_weights == [0.5, 0.5]
+    assert script.reward_funcs == ["format", "accuracy"] and targs.reward_weights == [0.5, 1.0]
     logged = trainer.state.log_history[-1]
     assert not any("factuality" in k or "completeness" in k for k in logged)
 
