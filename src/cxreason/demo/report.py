@@ -45,7 +45,11 @@ DESIGN = [
     "seeds and data; the outcome arm has format + accuracy rewards, the process arm adds the "
     "process reward (factuality + completeness of the `<think>` block). Effectiveness (does "
     "each claim match a mined step) is rewarded by neither arm: it is the figure the reward "
-    "cannot have scored itself on.",
+    "cannot have scored itself on. Completeness counts a reference finding as covered when the "
+    "chain addresses it, whatever it concludes (the conclusion is factuality's part), so on a "
+    "binary item any chain that names the asked finding scores 1: the image-blind template "
+    "reaches it too. A completeness gain means the chain names the asked finding more often, "
+    "not that its reasoning is right.",
 ]
 
 
@@ -94,9 +98,8 @@ def seed_table(per_seed: dict | None) -> list[list[str]]:
     for system, figs in (per_seed or {}).items():
         for label, f in figs.items():
             vals = ", ".join(f"{v:.3f}" for v in f["values"])
-            rows.append(
-                [names.get(system, system), label, f"{f['mean']:.3f} ± {f['sd']:.3f}", vals]
-            )
+            spread = f"{f['mean']:.3f} ± {f['sd']:.3f}" if len(f["values"]) > 1 else vals
+            rows.append([names.get(system, system), label, spread, vals])
     return rows
 
 
@@ -207,12 +210,15 @@ def single_lines(single: dict | None) -> list[str]:
         return []
     return [
         f"On the {single['n']} single-choice test items (first seed), the trained model's chain "
-        f"affirms the gold finding in {single['chain_affirms_gold']:.0%} of items and exactly "
-        f"one option's finding in {single['chain_affirms_exactly_one_option']:.0%}; its answer "
-        f"letter is an option its own chain affirms in {single['answer_follows_chain']:.0%} "
-        f"(accuracy {single['accuracy']:.3f}, chance 0.25). A model at chance that finds the "
-        "gold finding rarely cannot read the finding off the 112 px phantom; one whose letter "
-        "does not follow its chain has not learnt to bind the finding to its option letter.",
+        f"affirms exactly one option's finding in {single['chain_affirms_exactly_one_option']:.0%}"
+        f" of items and the gold finding in {single['chain_affirms_gold']:.0%} (a chain that "
+        "affirms one of the four at random would hit it in 25%); its answer letter is an option "
+        f"its own chain affirms in {single['answer_follows_chain']:.0%} (accuracy "
+        f"{single['accuracy']:.3f}, chance 0.25). A chain near 25% on the gold finding has not "
+        "read it off the phantom (the vision features separate some findings well and others "
+        "barely: `python benchmarks/demo_vision_probe.py`); a letter that does not follow the "
+        "chain shows the option letter is not bound to the finding either. GRPO trains on binary "
+        "items only, where the model is right often enough for its advantages to carry signal.",
     ]
 
 
