@@ -622,7 +622,3 @@ def _examples(out: Path, bench: Path, pred: Path, images: Path, k: int = 3) -> l
             "gold": it.answer, "correct": outcome_score(it, p["output"]) >= 1.0,
         })  # fmt: skip
     return result
-
-
-def env_summary() -> dict:
-    return {"cpus": os.cpu_count()}
