@@ -40,3 +40,17 @@ def test_a_stale_block_is_caught_and_rewritten(openi_reports, openi_projections,
     doc.write_text("<!-- figures:nope -->\nx\n<!-- /figures:nope -->\n")
     with pytest.raises(SystemExit, match="unknown figure block"):
         tool.run(False, tmp_path, openi_reports, openi_projections)
+
+
+def test_external_blocks_are_left_to_their_own_script(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "doc_figures", Path(__file__).resolve().parents[1] / "benchmarks" / "doc_figures.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = "x\n<!-- figures:demo-variants -->\n| a table |\n<!-- /figures:demo-variants -->\n"
+    assert mod.render(text, None, tmp_path / "t.md") == text
+    with pytest.raises(SystemExit, match="unknown figure block 'nope'"):
+        mod.render("<!-- figures:nope -->\n<!-- /figures:nope -->", None, tmp_path / "t.md")
