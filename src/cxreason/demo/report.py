@@ -164,7 +164,7 @@ def plot_comparison(scores: dict[str, dict], path: Path, tasks: tuple[str, ...])
     import numpy as np
 
     systems = [(k, n) for k, n in SYSTEMS if k in scores and k != "untrained"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
     width = 0.8 / max(1, len(systems))
     colors = {"chance": "#bbbbbb", "blind": "#999999", "oracle": "#777777"}
     for ax, metric in zip(axes, ("accuracy", "radrscore"), strict=True):
@@ -185,7 +185,8 @@ def plot_comparison(scores: dict[str, dict], path: Path, tasks: tuple[str, ...])
         ax.set_xticks(x, tasks)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{metric} (test split, 95% CI over studies)")
-    axes[0].legend(loc="lower left", fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
