@@ -124,6 +124,7 @@ def test_leaderboard_of_finished_runs(two_runs, capsys):
     md = (board / "leaderboard.md").read_text()
     assert "| local |" in md and "| served |" in md and "baseline" in md
     assert "same 2 items" in md and "SYNTHETIC" in md and "items on phantoms" in md
+    assert "vs **local** (the first run given)" in md and "{comp" not in md
     assert (board / "leaderboard.html").is_file() and (board / "served" / "scores.json").is_file()
     # the same model, greedy, local and served: identical outputs, a zero paired difference
     served_row = next(s for s in comp["systems"] if s["name"] == "served")

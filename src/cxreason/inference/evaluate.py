@@ -347,7 +347,8 @@ def leaderboard_markdown(
         f"Split **{split}** of the benchmark build `{bench_hash[:12]}`; every system scored on "
         f"the same {rows[0]['n']} items by `cxreason score` (same parser, same rules; a failed "
         "or missing prediction counts as wrong). Value [95% bootstrap CI, resampling whole "
-        "studies]; Δ: paired bootstrap over identical items (studies resampled) vs **{comp['baseline']}** (the first run given), "
+        "studies]; Δ: paired bootstrap over identical items (studies resampled) vs "
+        f"**{comp['baseline']}** (the first run given), "
         f"{comp['n_resamples']} resamples, two-sided p.",
         "",
         *lines,
