@@ -78,10 +78,7 @@ def selection_score(scores: dict) -> float:
 
 def run_variants(cfg: DemoConfig, variants=VARIANTS, steps: int | None = None) -> dict:
     pin_cpu_numerics()
-    cfg.out = Path(cfg.out).resolve()
-    cfg.reports = Path(cfg.reports).resolve()
-    cfg.projections = Path(cfg.projections).resolve() if cfg.projections else None
-    runner = StageRunner(cfg.out)
+    runner = StageRunner(cfg.prepare_paths())
     data = prepare_data(cfg, runner)
     seed = cfg.seed_list[0]
     run = train_seed(cfg, runner, data, seed, stop_after="sft")

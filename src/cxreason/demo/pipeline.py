@@ -77,6 +77,23 @@ class DemoConfig:
             self.sft_overrides = ["--max_steps", "400", *self.sft_overrides]
             self.grpo_overrides = ["--max_steps", "4", *self.grpo_overrides]
 
+    def prepare_paths(self) -> Path:
+        """Make every path absolute, create ``out`` and check the reports exist; returns ``out``.
+
+        Absolute because the benchmark stores image paths as given and the trainer resolves a
+        relative image path against --images_dir (a relative --out would be doubled).
+        """
+        self.out = Path(self.out).resolve()
+        self.reports = Path(self.reports).resolve()
+        self.projections = Path(self.projections).resolve() if self.projections else None
+        if not self.reports.exists():
+            raise FileNotFoundError(
+                f"Open-I reports CSV not found: {self.reports} "
+                "(pass --reports or place ../shared/data)"
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        return self.out
+
     @property
     def seed_list(self) -> list[int]:
         return [self.seed + k for k in range(max(1, self.seeds))]
@@ -381,16 +398,7 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
     """Run (or resume) the demo under ``cfg.out``; returns the trained model's pooled scores."""
     pin_cpu_numerics()
     t_start = time.perf_counter()
-    # Absolute paths: the benchmark stores image paths as given, and the trainer resolves a
-    # relative image path against --images_dir (a relative --out would be doubled).
-    cfg.out = out = Path(cfg.out).resolve()
-    cfg.reports = Path(cfg.reports).resolve()
-    cfg.projections = Path(cfg.projections).resolve() if cfg.projections else None
-    out.mkdir(parents=True, exist_ok=True)
-    if not cfg.reports.exists():
-        raise FileNotFoundError(
-            f"Open-I reports CSV not found: {cfg.reports} (pass --reports or place ../shared/data)"
-        )
+    out = cfg.prepare_paths()
     runner = StageRunner(out, force=force)
     data = prepare_data(cfg, runner)
     baselines = run_baselines(cfg, runner, data)
