@@ -11,8 +11,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cxreason.metrics.bootstrap import paired_bootstrap_p
-from cxreason.metrics.score import METRICS, aggregate, cluster_keys
+from cxreason.metrics.report import paired_metric
+from cxreason.metrics.score import METRICS, aggregate
 from cxreason.records import BenchItem, iter_jsonl, read_records
 
 #: Paired comparisons of the ablation: (name, system a, system b); the delta is b - a.
@@ -99,29 +99,21 @@ def paired(
     rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, task: str | None = None
 ) -> dict | None:
     """Paired bootstrap of mean(b - a) over the items both systems have a value for, resampling
-    whole studies: ``{delta, ci95, p, n, n_studies}`` (None when no pair)."""
-    a_by = {r["id"]: r for r in rows_a}
-    kept = [
-        r
-        for r in rows_b
-        if (task is None or r["task"] == task)
-        and r["id"] in a_by
-        and r[metric] is not None
-        and a_by[r["id"]][metric] is not None
-    ]
-    if not kept:
+    whole studies (:func:`cxreason.metrics.report.paired_metric`): ``{delta, ci95, p, n,
+    n_studies, excludes_0}``, or None when no pair."""
+    base = {r["id"]: r for r in rows_a}
+    rows = [r for r in rows_b if task is None or r["task"] == task]
+    d = paired_metric(base, rows, metric, unit="study")
+    if not d["n"]:
         return None
-    a = [a_by[r["id"]][metric] for r in kept]
-    b = [r[metric] for r in kept]
-    clusters = cluster_keys(kept, "study")
-    delta, ci, p = paired_bootstrap_p(a, b, clusters=clusters)
+    lo, hi = d["ci95"]
     return {
-        "delta": round(delta, 4),
-        "ci95": [round(ci[0], 4), round(ci[1], 4)],
-        "p": round(p, 4),
-        "n": len(kept),
-        "n_studies": len(set(clusters)),
-        "excludes_0": ci[0] > 0 or ci[1] < 0,
+        "delta": round(d["delta"], 4),
+        "ci95": [round(lo, 4), round(hi, 4)],
+        "p": round(d["p"], 4),
+        "n": d["n"],
+        "n_studies": d["n_clusters"],
+        "excludes_0": lo > 0 or hi < 0,
     }
 
 

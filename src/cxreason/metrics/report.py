@@ -262,8 +262,6 @@ def compare(
     ``systems``: ``(name, scores, rows)``; rows of every system must cover the same item ids.
     ``unit``: resample whole studies (default) or single items (see ``score.BOOTSTRAP_UNITS``).
     """
-    from cxreason.metrics.score import cluster_keys
-
     base_name, _, base_rows = systems[0]
     base = {r["id"]: r for r in base_rows}
     out = {
@@ -279,14 +277,38 @@ def compare(
         ids = [r["id"] for r in rows]
         if set(ids) != set(base):
             raise ValueError(f"system {name!r} is not scored on the same items as {base_name!r}")
-        for m in COMPARED:  # items where both systems have a value (RadRScore: reference chain)
-            kept = [r for r in rows if r[m] is not None and base[r["id"]][m] is not None]
-            a, b = [base[r["id"]][m] for r in kept], [r[m] for r in kept]
-            clusters = cluster_keys(kept, unit)
-            delta, ci, p = paired_bootstrap_p(a, b, n_resamples, seed, clusters=clusters)
-            entry[f"{m}_vs_baseline"] = {"delta": delta, "ci95": ci, "p": p}
+        for m in COMPARED:
+            d = paired_metric(base, rows, m, n_resamples, seed, unit)
+            entry[f"{m}_vs_baseline"] = {k: d[k] for k in ("delta", "ci95", "p")}
         out["systems"].append(entry)
     return out
+
+
+def paired_metric(
+    base: dict[str, dict],
+    rows: Sequence[dict],
+    metric: str,
+    n_resamples: int = 10_000,
+    seed: int = SEED,
+    unit: str = "study",
+) -> dict:
+    """Paired bootstrap of ``mean(row - base)`` on ``metric`` over the rows whose item both
+    systems have a value for (RadRScore: items with a reference chain).
+
+    ``base``: the baseline's per-item rows by id. Returns ``{delta, ci95, p, n, n_clusters}``.
+    """
+    from cxreason.metrics.score import cluster_keys
+
+    kept = [
+        r
+        for r in rows
+        if r["id"] in base and r[metric] is not None and base[r["id"]][metric] is not None
+    ]
+    a, b = [base[r["id"]][metric] for r in kept], [r[metric] for r in kept]
+    clusters = cluster_keys(kept, unit)
+    delta, ci, p = paired_bootstrap_p(a, b, n_resamples, seed, clusters=clusters)
+    n_clusters = len(set(clusters)) if clusters is not None else len(kept)
+    return {"delta": delta, "ci95": ci, "p": p, "n": len(kept), "n_clusters": n_clusters}
 
 
 def comparison_markdown(comp: dict) -> str:
