@@ -139,6 +139,20 @@ def _text_config(tok, model_type: str, **kw) -> dict[str, Any]:
     )
 
 
+def _vision_config(**overrides) -> dict:
+    """The tiny vision tower every family shares (32-wide, 1 layer, 32 px images in 8 px
+    patches), with the family's own keys (``model_type``, extra heads) on top."""
+    return {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 32,
+        "patch_size": 8,
+        **overrides,
+    }
+
+
 def build_qwen2_vl(out: Path, seed: int = 0) -> Path:
     """Tiny Qwen2-VL (the toolkit's own tiny builder, smaller: 56-px images, 4 tokens each)."""
     from cxreason.train.model import init_tiny
@@ -184,14 +198,7 @@ def build_idefics3(out: Path, seed: int = 0) -> Path:
     # image_seq_len = (image_size / patch_size)^2 / scale_factor^2 = (32/8)^2 / 4
     proc = Idefics3Processor(ip, tok, image_seq_len=4, chat_template=IDEFICS3_TEMPLATE)
     cfg = Idefics3Config(
-        vision_config=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
+        vision_config=_vision_config(),
         text_config=_text_config(tok, "llama"),
         scale_factor=2,
         image_token_id=tok.convert_tokens_to_ids("<image>"),
@@ -221,15 +228,8 @@ def build_llava_next(out: Path, seed: int = 0) -> Path:
         chat_template=LLAVA_NEXT_MISTRAL_TEMPLATE,
     )
     cfg = LlavaNextConfig(
-        vision_config=dict(
-            model_type="clip_vision_model",
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-            projection_dim=32,
+        vision_config=_vision_config(
+            model_type="clip_vision_model", num_hidden_layers=2, projection_dim=32
         ),
         text_config=_text_config(tok, "mistral"),
         image_grid_pinpoints=pins,
@@ -264,16 +264,7 @@ def build_gemma3(out: Path, seed: int = 0) -> Path:
     boi, eoi, soft = _ids(tok, *image_tokens)
     stop = _ids(tok, "<eos>", "<end_of_turn>")
     cfg = Gemma3Config(
-        vision_config=dict(
-            model_type="siglip_vision_model",
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-            vision_use_head=False,
-        ),
+        vision_config=_vision_config(model_type="siglip_vision_model", vision_use_head=False),
         text_config={
             **_text_config(tok, "gemma3_text", sliding_window=64),
             "eos_token_id": stop,
