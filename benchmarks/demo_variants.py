@@ -76,14 +76,16 @@ def selection_score(scores: dict) -> float:
     return (acc + radr) / 2
 
 
-def run_variants(cfg: DemoConfig, variants=VARIANTS, steps: int | None = None) -> dict:
+def run_variants(
+    cfg: DemoConfig, variants=VARIANTS, steps: int | None = None, subdir: str = "variants"
+) -> dict:
     pin_cpu_numerics()
     runner = StageRunner(cfg.prepare_paths())
     data = prepare_data(cfg, runner)
     seed = cfg.seed_list[0]
     run = train_seed(cfg, runner, data, seed, stop_after="sft")
     sft_dir, fp_sft = run.models["sft"]
-    vdir = cfg.out / "variants"
+    vdir = cfg.out / subdir
     vdir.mkdir(exist_ok=True)
     extra = ["--max_steps", str(steps)] if steps else []
     results = {"rule": selection_score.__doc__, "seed": seed, "variants": []}
@@ -191,6 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="Override every variant's max_steps.")
     ap.add_argument("--write-doc", type=Path, default=None, help="Replace the doc's table block.")
     ap.add_argument(
+        "--vision-synthetic", type=int, default=DemoConfig.vision_synthetic, metavar="N",
+        help="Random-label phantoms in the vision warm-up (the demo's setting by default).",
+    )  # fmt: skip
+    ap.add_argument(
+        "--read-steps", type=int, default=DemoConfig.read_steps, metavar="N",
+        help="Answer-only binary SFT steps before the CoT SFT (the demo's setting by default).",
+    )  # fmt: skip
+    ap.add_argument(
+        "--only", default=None, metavar="I,J",
+        help="Run only these variants (0-based indices into VARIANTS).",
+    )  # fmt: skip
+    ap.add_argument(
+        "--subdir", default="variants",
+        help="Folder under OUT for this comparison (keeps runs of other settings apart).",
+    )  # fmt: skip
+    ap.add_argument(
         "--table-only",
         action="store_true",
         help="Rewrite the table from OUT/variants/variants.json without training anything.",
@@ -202,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out, reports=args.reports, projections=projections, seed=args.seed,
         fast=args.fast,
     )  # fmt: skip
-    saved = Path(cfg.out) / "variants" / "variants.json"
+    cfg.vision_synthetic = args.vision_synthetic
+    cfg.read_steps = args.read_steps
+    saved = Path(cfg.out) / args.subdir / "variants.json"
     if args.table_only:
         if not saved.exists():
             raise SystemExit(f"{saved} not found: run without --table-only first")
@@ -210,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         if "chosen" not in results:
             raise SystemExit(f"{saved}: the run did not finish (no chosen variant)")
     else:
-        results = run_variants(cfg, steps=args.steps)
+        chosen = VARIANTS
+        if args.only:
+            chosen = tuple(VARIANTS[int(i)] for i in args.only.split(","))
+        results = run_variants(cfg, chosen, steps=args.steps, subdir=args.subdir)
     md = markdown(results)
-    with atomic_writer(Path(cfg.out) / "variants" / "variants.md") as fh:
+    with atomic_writer(Path(cfg.out) / args.subdir / "variants.md") as fh:
         fh.write(md)
     sys.stdout.write(md)
     chosen = results["variants"][results["chosen"]]

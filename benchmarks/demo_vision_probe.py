@@ -1,6 +1,8 @@
 """Is the finding in the demo's image features? A linear probe on the warmed-up vision tower.
 
-    python benchmarks/demo_vision_probe.py --out demo_out [--seed 0] [--model DIR]
+    python benchmarks/demo_vision_probe.py --out demo_out [--seed 0] [--model DIR] [--pool mean]
+    python benchmarks/demo_vision_probe.py --out demo_out --warmup 1000,2e-3,mean --synthetic 3000
+    python benchmarks/demo_vision_probe.py --out demo_out --reliance demo_out/seed0/sft [--mode cot]
 
 Reads the demo folder (``cxreason demo --out``): the vision-warmed model of a seed
 (``seedN/model_vision``), the train and validation files. For every CheXpert finding it fits a
@@ -12,6 +14,12 @@ features could score on the binary task without any language model. The test fil
 Writes ``OUT/vision_probe.json`` and prints a table. If the probe answers binary items well and
 the demo's model does not, the language model is what fails to read the features, not the
 vision tower.
+
+``--warmup STEPS,LR,POOL [--synthetic N]`` re-runs the vision warm-up from the seed's
+``model_init`` with other settings (and N random-label phantoms) and probes that model.
+``--reliance MODEL`` answers the validation binary items with MODEL twice, with their own
+images and with the images shuffled among the items: a model that ignores the image answers
+the same either way.
 """
 
 from __future__ import annotations
@@ -36,13 +44,15 @@ def _frontal_images(bench: Path) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def pooled_features(model_dir: Path, paths: list[str], batch: int = 64):
-    """Mean-pooled vision-tower features (after the merger) of each image, ``(n, hidden)``."""
+def pooled_features(model_dir: Path, paths: list[str], batch: int = 64, pool: str = "mean"):
+    """Pooled vision-tower features (after the merger) of each image: ``(n, hidden)``, or
+    ``(n, 2 * hidden)`` for ``pool="meanmax"`` (``cxreason.train.vision_pretrain.pool_tokens``)."""
     import numpy as np
     import torch
 
     from cxreason.data.images import load_image
     from cxreason.train.model import load_model_and_processor
+    from cxreason.train.vision_pretrain import pool_tokens
 
     model, processor = load_model_and_processor(model_dir, dtype="float32")
     model.eval()
@@ -53,11 +63,11 @@ def pooled_features(model_dir: Path, paths: list[str], batch: int = 64):
             imgs = [load_image(p).convert("RGB") for p in paths[i : i + batch]]
             enc = processor.image_processor(imgs, return_tensors="pt")
             feats = inner.get_image_features(enc["pixel_values"], enc["image_grid_thw"])
-            out += [f.mean(0).numpy() for f in feats.pooler_output]
+            out += list(pool_tokens(feats.pooler_output, pool).numpy())
     return np.array(out)
 
 
-def probe(out: Path, seed: int = 0, model: Path | None = None) -> dict:
+def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean") -> dict:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -95,8 +105,8 @@ def probe(out: Path, seed: int = 0, model: Path | None = None) -> dict:
         _frontal_images(out / "train_bench.jsonl"),
         _frontal_images(out / "val_bench.jsonl"),
     )
-    x_tr = pooled_features(model, [p for p, _ in train])
-    x_va = pooled_features(model, [p for p, _ in val])
+    x_tr = pooled_features(model, [p for p, _ in train], pool=pool)
+    x_va = pooled_features(model, [p for p, _ in val], pool=pool)
     y_tr = np.array([[labels(s).get(lb) == PRESENT for lb in CHEXPERT_LABELS] for _, s in train])
     y_va = np.array([[labels(s).get(lb) == PRESENT for lb in CHEXPERT_LABELS] for _, s in val])
     per_label, clfs = {}, {}
@@ -126,6 +136,7 @@ def probe(out: Path, seed: int = 0, model: Path | None = None) -> dict:
         total += 1
     return {
         "model": str(model),
+        "pool": pool,
         "train_images": len(train),
         "validation_images": len(val),
         "per_label": per_label,
@@ -134,15 +145,138 @@ def probe(out: Path, seed: int = 0, model: Path | None = None) -> dict:
     }
 
 
+def warm_up_variant(
+    out: Path, seed: int, steps: int, lr: float, pool: str, dest: Path, synthetic: int = 0
+) -> Path:
+    """Re-run the demo's vision warm-up from ``seedN/model_init`` with other settings.
+
+    Same training images and labels as the demo's ``vision`` stage (the train file only);
+    the model goes to ``dest``. Lets a warm-up setting be chosen on the validation probe.
+    """
+    from cxreason.data.load import load_studies
+    from cxreason.demo.pipeline import _vision_examples
+    from cxreason.records import BenchItem, read_records
+    from cxreason.train.vision_pretrain import VisionPretrainConfig, pretrain_vision
+
+    cfg = json.loads((out / "demo_config.json").read_text())
+    projections = cfg.get("projections")
+    studies = {
+        s.study_id: s
+        for s in load_studies(
+            Path(cfg["reports"]),
+            projections=Path(projections) if projections not in (None, "None") else None,
+        )
+    }
+    examples = _vision_examples(read_records(out / "train_bench.jsonl", BenchItem), studies)
+    if synthetic:
+        size = int(cfg.get("image_size", 112))
+        from cxreason.demo.phantoms import render_random_phantoms
+
+        examples += render_random_phantoms(
+            out / f"vision_synthetic_{size}_{synthetic}", synthetic, size, int(cfg.get("seed", 0))
+        )
+    if (dest / "config.json").exists():
+        return dest
+    pretrain_vision(
+        out / f"seed{seed}" / "model_init", dest, examples,
+        VisionPretrainConfig(steps=steps, batch_size=32, lr=lr, seed=seed, pool=pool),
+    )  # fmt: skip
+    return dest
+
+
+def image_reliance(out: Path, model: Path, mode: str = "direct", seed: int = 0) -> dict:
+    """Does ``model`` look at the image? Validation binary items answered twice, with their own
+    images and with the images shuffled among the items (same questions).
+
+    Returns accuracy on both and the share of items whose answer is unchanged: a model that
+    ignores the image answers the same either way (agreement 1.0, accuracy at chance).
+    """
+    import random
+    import re
+    import tempfile
+
+    from cxreason.inference.predict import GenConfig, load_engine, predict_bench
+    from cxreason.records import BenchItem, read_records
+
+    items = [it for it in read_records(out / "val_bench.jsonl", BenchItem) if it.task == "binary"]
+    if not items:
+        raise SystemExit(f"no validation binary items in {out / 'val_bench.jsonl'}")
+    images = [it.images for it in items]
+    random.Random(seed).shuffle(images)
+    engine = load_engine(str(model))
+    answers: dict[str, dict[str, str]] = {}
+    pattern = re.compile(r"<answer>(.*?)</answer>", re.S)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, imgs in (("own", [it.images for it in items]), ("shuffled", images)):
+            bench, pred = Path(tmp) / f"{name}.jsonl", Path(tmp) / f"pred_{name}.jsonl"
+            with open(bench, "w", encoding="utf-8") as fh:
+                for it, im in zip(items, imgs, strict=True):
+                    fh.write(json.dumps({**it.__dict__, "images": im}) + "\n")
+            predict_bench(engine, bench, pred, mode=mode, cfg=GenConfig(max_new_tokens=160),
+                          batch_size=8, split="validation")  # fmt: skip
+            answers[name] = {}
+            for line in open(pred, encoding="utf-8"):
+                row = json.loads(line)
+                found = [a.strip() for a in pattern.findall(row.get("output") or "") if a.strip()]
+                answers[name][row["id"]] = found[-1][:1].upper() if found else ""
+    n = len(items)
+    gold = {it.id: it.answer for it in items}
+    return {
+        "model": str(model),
+        "mode": mode,
+        "items": n,
+        "accuracy_own_images": round(sum(answers["own"][i] == g for i, g in gold.items()) / n, 4),
+        "accuracy_shuffled_images": round(
+            sum(answers["shuffled"][i] == g for i, g in gold.items()) / n, 4
+        ),
+        "same_answer_share": round(
+            sum(answers["own"][i] == answers["shuffled"][i] for i in gold) / n, 4
+        ),
+        "answer_A_share": round(sum(answers["own"][i] == "A" for i in gold) / n, 4),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("demo_out"), help="The demo's folder.")
     ap.add_argument("--seed", type=int, default=0, help="Which seed's vision model.")
     ap.add_argument("--model", type=Path, default=None, help="Another model folder to probe.")
+    ap.add_argument(
+        "--pool", choices=("mean", "max", "meanmax"), default="mean",
+        help="How an image's tokens become the probe's features.",
+    )  # fmt: skip
+    ap.add_argument(
+        "--warmup", metavar="STEPS,LR,POOL", default=None,
+        help="Re-run the vision warm-up from the seed's model_init with these settings "
+        "(e.g. 2000,2e-3,max) into OUT/vision_variants/ and probe that model.",
+    )  # fmt: skip
+    ap.add_argument(
+        "--synthetic", type=int, default=0, metavar="N",
+        help="With --warmup: add N random-label phantoms (no report behind them) to the warm-up.",
+    )  # fmt: skip
+    ap.add_argument(
+        "--reliance", type=Path, default=None, metavar="MODEL",
+        help="Instead of the probe: answer the validation binary items with MODEL (e.g. "
+        "OUT/seed0/sft) with their own and with shuffled images (does it look at the image?).",
+    )  # fmt: skip
+    ap.add_argument("--mode", choices=("direct", "cot"), default="direct", help="With --reliance.")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    res = probe(args.out, args.seed, args.model)
-    (args.out / "vision_probe.json").write_text(json.dumps(res, indent=2) + "\n")
+    if args.reliance is not None:
+        res = image_reliance(args.out, args.reliance, args.mode, args.seed)
+        sys.stdout.write(json.dumps(res, indent=2) + "\n")
+        return 0
+    model, name = args.model, "vision_probe.json"
+    if args.warmup:
+        steps, lr, wpool = args.warmup.split(",")
+        tag = f"s{args.seed}_{steps}_{lr}_{wpool}_syn{args.synthetic}"
+        model = warm_up_variant(
+            args.out, args.seed, int(steps), float(lr), wpool,
+            args.out / "vision_variants" / tag, args.synthetic,
+        )  # fmt: skip
+        name = f"vision_probe_{tag}_{args.pool}.json"
+    res = probe(args.out, args.seed, model, args.pool)
+    (args.out / name).write_text(json.dumps(res, indent=2) + "\n")
     lines = ["| finding | validation AUC | positives (train / validation) |", "|---|---|---|"]
     for lb, e in res["per_label"].items():
         auc = f"{e['auc']:.3f}" if "auc" in e else "–"

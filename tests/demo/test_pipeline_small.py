@@ -33,7 +33,7 @@ def small_demo(tmp_path_factory, openi_reports, openi_projections):
     cfg = DemoConfig(
         out=out, reports=openi_reports, projections=openi_projections, seeds=2,
         max_eval_items=12, eval_renders={"binary": 3, "single": 1}, augment=0, vision_steps=2,
-        sft_overrides=["--max_steps", "2"], grpo_overrides=["--max_steps", "1"],
+        vision_synthetic=12, read_steps=1, sft_overrides=["--max_steps", "2"], grpo_overrides=["--max_steps", "1"],
     )  # fmt: skip
     run_demo(cfg)
     return out, cfg
@@ -77,7 +77,10 @@ def test_splits_are_kept_apart_and_renders_share_their_study(small_demo):
 def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small_demo):
     out, cfg = small_demo
     marks = {p.stem for p in (out / ".stages").glob("*.json")}
-    for stage in ("sft@seed0", "trained@seed1", "grpo_outcome@seed1", "eval_untrained@seed0"):
+    stages = ("vision_corpus", "read@seed0", "read@seed1", "sft@seed0", "trained@seed1", "grpo_outcome@seed1",
+              "eval_untrained@seed0")  # fmt: skip
+    assert len(list((out / "vision_synthetic").glob("random_*.png"))) == 12  # one corpus, 2 seeds
+    for stage in stages:
         assert stage in marks
     assert "eval_untrained@seed1" not in marks  # the untrained model is scored once
     before = {p.name: p.stat().st_mtime for p in (out / ".stages").glob("*.json")}
@@ -89,6 +92,13 @@ def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small
     def script(arm):
         return yaml.safe_load((out / "seed0" / arm / "cxreason_config.yaml").read_text())["script"]
 
+    def config(stage):
+        return yaml.safe_load((out / "seed0" / stage / "cxreason_config.yaml").read_text())
+
+    read = config("model_read")  # answer-only binary SFT, then the CoT SFT starts from it
+    assert read["script"]["tasks"] == ["binary"] and read["data"]["n_cot"] == 0
+    assert read["model"]["model_name_or_path"].endswith("seed0/model_vision")
+    assert config("sft")["model"]["model_name_or_path"].endswith("seed0/model_read")
     assert script("grpo_outcome")["reward_funcs"] == ["format", "accuracy"]
     assert script("grpo")["reward_funcs"] == ["format", "accuracy", "factuality", "completeness"]
     outcome, process = (script(a) for a in ("grpo_outcome", "grpo"))
@@ -120,3 +130,19 @@ def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, 
     assert set(res["per_label"]) >= {"Cardiomegaly", "Pleural Effusion"}
     aucs = [e["auc"] for e in res["per_label"].values() if "auc" in e]
     assert all(0.0 <= a <= 1.0 for a in aucs)
+
+
+def test_image_reliance_answers_with_own_and_shuffled_images(small_demo):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
+    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out, _ = small_demo
+    n = sum(it.task == "binary" for it in read_records(out / "val_bench.jsonl", BenchItem))
+    res = mod.image_reliance(out, out / "seed0" / "sft")
+    assert res["items"] == n > 0
+    for key in ("accuracy_own_images", "accuracy_shuffled_images", "same_answer_share"):
+        assert 0.0 <= res[key] <= 1.0, key

@@ -59,3 +59,25 @@ def test_freeze_vision_tower_keeps_merger_trainable(tiny_model_dir):
     for name, p in visual.named_parameters():
         assert p.requires_grad == name.startswith("merger."), name
     assert all(p.requires_grad for p in model.model.language_model.parameters())
+
+
+def test_pool_tokens_mean_max_and_both():
+    import torch
+
+    from cxreason.train.vision_pretrain import pool_tokens
+
+    a = torch.tensor([[0.0, 4.0], [2.0, -2.0]])  # 2 tokens x 2 hidden
+    b = torch.tensor([[1.0, 1.0]])
+    assert pool_tokens([a, b], "mean").tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    assert pool_tokens([a, b], "max").tolist() == [[2.0, 4.0], [1.0, 1.0]]
+    assert pool_tokens([a], "meanmax").tolist() == [[1.0, 1.0, 2.0, 4.0]]
+    with pytest.raises(ValueError, match="unknown pool 'sum'"):
+        pool_tokens([a], "sum")
+
+
+def test_pretrain_rejects_unknown_pool_before_training(tiny_model_dir, tmp_path):
+    with pytest.raises(ValueError, match="unknown pool"):
+        pretrain_vision(
+            tiny_model_dir, tmp_path / "x", [("x.png", {})], VisionPretrainConfig(pool="sum")
+        )
+    assert not (tmp_path / "x").exists()

@@ -33,6 +33,20 @@ def demo(
         None, help="Held-out items per split before the renders (default all; 60 with --fast)."
     ),
     augment: int = typer.Option(None, help="Extra phantom renders per training study."),
+    vision_synthetic: int = typer.Option(
+        None,
+        "--vision-synthetic",
+        min=0,
+        metavar="N",
+        help="Random-label phantoms added to the vision warm-up (default 0: train images only).",
+    ),
+    read_steps: int = typer.Option(
+        None,
+        "--read-steps",
+        min=0,
+        metavar="N",
+        help="Answer-only binary SFT steps before the CoT SFT (default 0: none).",
+    ),
     sft_steps: int = typer.Option(None, help="Override the SFT recipe's length (max_steps)."),
     grpo_steps: int = typer.Option(None, help="Override the GRPO recipe's max_steps."),
 ) -> None:
@@ -52,6 +66,10 @@ def demo(
         cfg.max_eval_items = eval_items
     if augment is not None:
         cfg.augment = augment
+    if vision_synthetic is not None:
+        cfg.vision_synthetic = vision_synthetic
+    if read_steps is not None:
+        cfg.read_steps = read_steps
     if sft_steps is not None:
         cfg.sft_overrides += ["--max_steps", str(sft_steps)]
     if grpo_steps is not None:

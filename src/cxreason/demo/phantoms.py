@@ -83,3 +83,53 @@ def render_phantoms(
 def _stable_int(s: str) -> int:
     """A process-independent integer for a string (``hash`` is salted per process)."""
     return int(hashlib.sha256(s.encode()).hexdigest()[:8], 16) % 1_000_003
+
+
+def random_phantom_labels(
+    n: int, seed: int = 0, p: float = 0.2
+) -> list[tuple[dict[str, str], dict[str, str]]]:
+    """``n`` random (labels, laterality): each finding present with probability ``p``.
+
+    A study with no finding is labelled ``No Finding``. Deterministic in ``(n, seed, p)``.
+    """
+    import random
+
+    from cxreason.vocab import FINDING_LABELS, NO_FINDING, PRESENT
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        labels = {lb: PRESENT for lb in FINDING_LABELS if rng.random() < p}
+        side = {
+            lb: rng.choice(("left", "right", "bilateral")) for lb in labels if lb in _LATERALISED
+        }
+        out.append((labels or {NO_FINDING: PRESENT}, side))
+    return out
+
+
+def render_random_phantoms(
+    dest: Path, n: int, size: int = 128, seed: int = 0, p: float = 0.2, progress=None
+) -> list[tuple[str, dict[str, str]]]:
+    """Render ``n`` frontal phantoms with random labels into ``dest``; returns (path, labels).
+
+    They come from no report, so they hold nothing of any benchmark study: a synthetic
+    pretraining corpus for a vision tower (real VLMs start from an encoder pretrained on
+    other images). Files already in ``dest`` are kept (the demo's stage marks the folder done
+    only when all are written). Render seeds are offset from the report phantoms' seeds.
+    """
+    from cxreason.data.phantom import render_study
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, (labels, side) in enumerate(random_phantom_labels(n, seed, p)):
+        path = dest / f"random_{i:05d}.png"
+        if not path.exists():
+            img = render_study(labels, seed=10_000_019 + seed * 100_003 + i, size=size,
+                               laterality=side)  # fmt: skip
+            tmp = path.with_suffix(".tmp")
+            img.save(tmp, format="PNG", optimize=False)
+            tmp.replace(path)
+        out.append((str(path), labels))
+        if progress is not None:
+            progress(i + 1, n)
+    return out

@@ -33,6 +33,22 @@ class VisionPretrainConfig:
     lr: float = 2e-3
     seed: int = 0
     log_every: int = 25
+    #: How the head sees an image's tokens: "mean" over tokens, "max" (each token must carry
+    #: its own finding: a small lesion is not averaged away), or "meanmax" (both, concatenated).
+    pool: str = "mean"
+
+
+def pool_tokens(feats, pool: str):
+    """One vector per image from its ``(tokens, hidden)`` features: mean, max or both."""
+    import torch
+
+    if pool == "mean":
+        return torch.stack([f.mean(0) for f in feats])
+    if pool == "max":
+        return torch.stack([f.amax(0) for f in feats])
+    if pool == "meanmax":
+        return torch.stack([torch.cat([f.mean(0), f.amax(0)]) for f in feats])
+    raise ValueError(f"unknown pool {pool!r}: expected mean, max or meanmax")
 
 
 def label_targets(labels: dict[str, str]) -> tuple[list[float], list[float]]:
@@ -67,7 +83,9 @@ def pretrain_vision(
     inner = model.model if hasattr(model, "model") else model
     visual = inner.visual
     hidden = model.config.text_config.hidden_size
-    head = torch.nn.Linear(hidden, len(CHEXPERT_LABELS))
+    width = hidden * (2 if cfg.pool == "meanmax" else 1)
+    pool_tokens([torch.zeros(1, 1)], cfg.pool)  # unknown pool names fail before any work
+    head = torch.nn.Linear(width, len(CHEXPERT_LABELS))
     params = list(visual.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.steps))
@@ -94,7 +112,7 @@ def pretrain_vision(
             pos += 1
         enc = processor.image_processor([image(p) for p, _ in batch], return_tensors="pt")
         feats = inner.get_image_features(enc["pixel_values"], enc["image_grid_thw"]).pooler_output
-        pooled = torch.stack([f.mean(0) for f in feats])
+        pooled = pool_tokens(feats, cfg.pool)
         ys, ms = zip(*(label_targets(lb) for _, lb in batch), strict=True)
         y, m = torch.tensor(ys), torch.tensor(ms)
         logits = head(pooled)
