@@ -324,7 +324,11 @@ def train_seed(
 
         return render_random_phantoms(corpus_dir, cfg.vision_synthetic, cfg.image_size, cfg.seed)
 
-    fp_corpus = runner.run("vision_corpus", corpus_cfg, corpus, outputs=(corpus_dir,))
+    fp_corpus = (
+        runner.run("vision_corpus", corpus_cfg, corpus, outputs=(corpus_dir,))
+        if cfg.vision_synthetic
+        else None
+    )
 
     def vision() -> None:
         from cxreason.data.load import load_studies
