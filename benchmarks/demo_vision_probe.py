@@ -67,6 +67,22 @@ def pooled_features(model_dir: Path, paths: list[str], batch: int = 64, pool: st
     return np.array(out)
 
 
+def _demo_config(out: Path) -> dict:
+    """The demo's recorded settings (``OUT/demo_config.json``), or {} when absent."""
+    path = out / "demo_config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _studies(cfg: dict) -> dict:
+    """{study id: Study} of the reports the demo was built from."""
+    from cxreason.data.load import load_studies
+
+    reports = Path(cfg.get("reports", "../shared/data/openi/indiana_reports.csv"))
+    projections = cfg.get("projections")
+    projections = Path(projections) if projections not in (None, "None") else None
+    return {s.study_id: s for s in load_studies(reports, projections=projections)}
+
+
 def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean") -> dict:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -81,21 +97,7 @@ def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean
     model = model or out / f"seed{seed}" / "model_vision"
     if not (model / "config.json").exists():
         raise SystemExit(f"no model in {model}: run `cxreason demo --out {out}` first")
-    cfg = (
-        json.loads((out / "demo_config.json").read_text())
-        if (out / "demo_config.json").exists()
-        else {}
-    )
-    from cxreason.data.load import load_studies
-
-    reports = Path(cfg.get("reports", "../shared/data/openi/indiana_reports.csv"))
-    projections = cfg.get("projections")
-    studies = {
-        s.study_id: s
-        for s in load_studies(
-            reports, projections=Path(projections) if projections not in (None, "None") else None
-        )
-    }
+    studies = _studies(_demo_config(out))
 
     def labels(sid: str) -> dict[str, str]:
         st = studies[sid]
@@ -153,20 +155,12 @@ def warm_up_variant(
     Same training images and labels as the demo's ``vision`` stage (the train file only);
     the model goes to ``dest``. Lets a warm-up setting be chosen on the validation probe.
     """
-    from cxreason.data.load import load_studies
     from cxreason.demo.pipeline import _vision_examples
     from cxreason.records import BenchItem, read_records
     from cxreason.train.vision_pretrain import VisionPretrainConfig, pretrain_vision
 
-    cfg = json.loads((out / "demo_config.json").read_text())
-    projections = cfg.get("projections")
-    studies = {
-        s.study_id: s
-        for s in load_studies(
-            Path(cfg["reports"]),
-            projections=Path(projections) if projections not in (None, "None") else None,
-        )
-    }
+    cfg = _demo_config(out)
+    studies = _studies(cfg)
     examples = _vision_examples(read_records(out / "train_bench.jsonl", BenchItem), studies)
     if synthetic:
         size = int(cfg.get("image_size", 112))
@@ -192,10 +186,10 @@ def image_reliance(out: Path, model: Path, mode: str = "direct", seed: int = 0) 
     ignores the image answers the same either way (agreement 1.0, accuracy at chance).
     """
     import random
-    import re
     import tempfile
 
     from cxreason.inference.predict import GenConfig, load_engine, predict_bench
+    from cxreason.metrics.outcome import match_option, parse_answer
     from cxreason.records import BenchItem, read_records
 
     items = [it for it in read_records(out / "val_bench.jsonl", BenchItem) if it.task == "binary"]
@@ -204,8 +198,8 @@ def image_reliance(out: Path, model: Path, mode: str = "direct", seed: int = 0) 
     images = [it.images for it in items]
     random.Random(seed).shuffle(images)
     engine = load_engine(str(model))
-    answers: dict[str, dict[str, str]] = {}
-    pattern = re.compile(r"<answer>(.*?)</answer>", re.S)
+    options = {it.id: it.options for it in items}
+    answers: dict[str, dict[str, str | None]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, imgs in (("own", [it.images for it in items]), ("shuffled", images)):
             bench, pred = Path(tmp) / f"{name}.jsonl", Path(tmp) / f"pred_{name}.jsonl"
@@ -216,9 +210,9 @@ def image_reliance(out: Path, model: Path, mode: str = "direct", seed: int = 0) 
                           batch_size=8, split="validation")  # fmt: skip
             answers[name] = {}
             for line in open(pred, encoding="utf-8"):
-                row = json.loads(line)
-                found = [a.strip() for a in pattern.findall(row.get("output") or "") if a.strip()]
-                answers[name][row["id"]] = found[-1][:1].upper() if found else ""
+                row = json.loads(line)  # scored as `cxreason score` reads answers
+                answer = parse_answer(row.get("output"))
+                answers[name][row["id"]] = match_option(answer, options[row["id"]])
     n = len(items)
     gold = {it.id: it.answer for it in items}
     return {

@@ -108,7 +108,7 @@ def random_phantom_labels(
 
 
 def render_random_phantoms(
-    dest: Path, n: int, size: int = 128, seed: int = 0, p: float = 0.2, progress=None
+    dest: Path, n: int, size: int = 128, seed: int = 0, p: float = 0.2
 ) -> list[tuple[str, dict[str, str]]]:
     """Render ``n`` frontal phantoms with random labels into ``dest``; returns (path, labels).
 
@@ -130,6 +130,4 @@ def render_random_phantoms(
             img.save(tmp, format="PNG", optimize=False)
             tmp.replace(path)
         out.append((str(path), labels))
-        if progress is not None:
-            progress(i + 1, n)
     return out
