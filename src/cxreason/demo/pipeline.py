@@ -317,18 +317,16 @@ def train_seed(
 
     vis_dir = root / "model_vision"
     corpus_dir = cfg.out / "vision_synthetic"
-    corpus_cfg = {"n": cfg.vision_synthetic, "size": cfg.image_size, "seed": cfg.seed}
 
     def corpus() -> list[tuple[str, dict[str, str]]]:
         from cxreason.demo.phantoms import render_random_phantoms
 
         return render_random_phantoms(corpus_dir, cfg.vision_synthetic, cfg.image_size, cfg.seed)
 
-    fp_corpus = (
-        runner.run("vision_corpus", corpus_cfg, corpus, outputs=(corpus_dir,))
-        if cfg.vision_synthetic
-        else None
-    )
+    fp_corpus = None  # no corpus stage (and no folder) at the default of 0
+    if cfg.vision_synthetic:
+        corpus_cfg = {"n": cfg.vision_synthetic, "size": cfg.image_size, "seed": cfg.seed}
+        fp_corpus = runner.run("vision_corpus", corpus_cfg, corpus, outputs=(corpus_dir,))
 
     def vision() -> None:
         from cxreason.data.load import load_studies
@@ -336,7 +334,7 @@ def train_seed(
 
         studies = {s.study_id: s for s in load_studies(cfg.reports, projections=cfg.projections)}
         examples = _vision_examples(read_records(data.train, BenchItem), studies)
-        examples += corpus() if cfg.vision_synthetic else []  # files exist: no re-render
+        examples += corpus() if fp_corpus else []  # files exist: no re-render
         r = pretrain_vision(
             init_dir, vis_dir, examples,
             VisionPretrainConfig(steps=cfg.vision_steps, batch_size=32, seed=seed),
@@ -347,7 +345,7 @@ def train_seed(
     fp_vis = runner.run(
         "vision" + tag,
         {"after": [data.fingerprint, fp_init], "steps": cfg.vision_steps}
-        | ({"corpus": fp_corpus} if cfg.vision_synthetic else {}),
+        | ({"corpus": fp_corpus} if fp_corpus else {}),
         vision, outputs=(vis_dir,),
     )  # fmt: skip
 

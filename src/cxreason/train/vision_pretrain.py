@@ -83,8 +83,8 @@ def pretrain_vision(
     inner = model.model if hasattr(model, "model") else model
     visual = inner.visual
     hidden = model.config.text_config.hidden_size
-    width = hidden * (2 if cfg.pool == "meanmax" else 1)
-    pool_tokens([torch.zeros(1, 1)], cfg.pool)  # unknown pool names fail before any work
+    # the head's width, from pool_tokens itself (an unknown pool name fails before any work)
+    width = pool_tokens([torch.zeros(1, hidden)], cfg.pool).shape[1]
     head = torch.nn.Linear(width, len(CHEXPERT_LABELS))
     params = list(visual.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
