@@ -40,7 +40,7 @@ def variants_run(tmp_path_factory, openi_reports, openi_projections):
     cfg = DemoConfig(
         out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
         eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
-        sft_overrides=["--max_steps", "2"],
+        sft_overrides=["--max_steps", "2"], grpo_overrides=["--freeze_merger", "true"],
     )  # fmt: skip
     variants = (("base", []), ("heavier process", ["--reward_weights", "0.5", "1.0", "2", "2"]))
     return mod, out, mod.run_variants(cfg, variants=variants, steps=1)
@@ -62,6 +62,11 @@ def test_every_arm_is_scored_on_validation_and_never_on_test(variants_run):
     )
     assert res["variants"][1]["arms"]["outcome"] == res["variants"][0]["arms"]["outcome"]
     assert not (out / "seed0" / "grpo").exists()  # the demo's own GRPO is not run here
+    import yaml
+
+    for arm in ("v0_process", "v0_outcome", "v1_process"):  # --grpo-overrides reach every arm
+        conf = yaml.safe_load((out / "variants" / arm / "cxreason_config.yaml").read_text())
+        assert conf["script"]["freeze_merger"] is True, arm
 
 
 def test_table_and_doc_block(variants_run, tmp_path):
@@ -87,3 +92,28 @@ def test_table_only_rewrites_from_the_saved_run(variants_run, tmp_path, capsys):
     assert "| SFT only |" in doc.read_text() and "chosen:" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="not found"):
         mod.main(["--out", str(tmp_path / "empty"), "--table-only"])
+
+
+def test_reading_study_measures_the_read_stage_per_seed(tmp_path, openi_reports, openi_projections):
+    import yaml
+
+    mod = _load()
+    cfg = DemoConfig(
+        out=tmp_path / "r", reports=openi_reports, projections=openi_projections,
+        max_eval_items=8, eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
+        read_steps=0,
+    )  # fmt: skip
+    with pytest.raises(SystemExit, match="needs --read-steps"):
+        mod.reading_study(cfg, [0])
+    cfg.read_steps, cfg.sft_overrides = 1, ["--max_steps", "5", "--freeze_merger", "true"]
+    res = mod.reading_study(cfg, [0, 1], "reading")
+    assert [r["seed"] for r in res["seeds"]] == [0, 1]
+    for r in res["seeds"]:
+        assert r["items"] > 0 and 0.0 <= r["accuracy_own_images"] <= 1.0
+        assert r["model"].endswith(f"seed{r['seed']}/model_read")
+    assert json.loads((cfg.out / "reading" / "reading.json").read_text()) == res
+    conf = yaml.safe_load((cfg.out / "seed0" / "model_read" / "cxreason_config.yaml").read_text())
+    # the demo's SFT overrides reach the read stage; its own step count and answer-only wins
+    assert conf["script"]["freeze_merger"] is True and conf["training"]["max_steps"] == 1
+    assert conf["data"]["n_cot"] == 0 and not (cfg.out / "seed0" / "sft").exists()
+    assert "| 1 |" in mod.reading_markdown(res)

@@ -33,7 +33,8 @@ def small_demo(tmp_path_factory, openi_reports, openi_projections):
     cfg = DemoConfig(
         out=out, reports=openi_reports, projections=openi_projections, seeds=2,
         max_eval_items=12, eval_renders={"binary": 3, "single": 1}, augment=0, vision_steps=2,
-        vision_synthetic=12, read_steps=1, sft_overrides=["--max_steps", "2"], grpo_overrides=["--max_steps", "1"],
+        vision_synthetic=12, read_steps=1, grpo_overrides=["--max_steps", "1"],
+        sft_overrides=["--max_steps", "2", "--freeze_merger", "true", "--verdict_step", "true"],
     )  # fmt: skip
     run_demo(cfg)
     return out, cfg
@@ -99,6 +100,9 @@ def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small
     assert read["script"]["tasks"] == ["binary"] and read["data"]["n_cot"] == 0
     assert read["model"]["model_name_or_path"].endswith("seed0/model_vision")
     assert config("sft")["model"]["model_name_or_path"].endswith("seed0/model_read")
+    # the demo's SFT overrides reach the read stage too; its own step count wins
+    assert read["script"]["freeze_merger"] is True and read["training"]["max_steps"] == 1
+    assert config("sft")["script"]["verdict_step"] is True
     assert script("grpo_outcome")["reward_funcs"] == ["format", "accuracy"]
     assert script("grpo")["reward_funcs"] == ["format", "accuracy", "factuality", "completeness"]
     outcome, process = (script(a) for a in ("grpo_outcome", "grpo"))

@@ -41,3 +41,16 @@ def test_restore_weights_maps_checkpoint_keys(tiny_model_dir, tmp_path):
         trained.state_dict().items(), fresh.state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), k
+
+
+def test_freeze_merger_needs_a_frozen_tower():
+    from types import SimpleNamespace
+
+    from cxreason.train.config import ScriptArguments, validate
+
+    script = ScriptArguments(bench="b.jsonl", freeze_merger=True)
+    model = SimpleNamespace(model_name_or_path="m")
+    with pytest.raises(RecipeError, match="freeze_merger needs freeze_vision_tower"):
+        validate(script, SimpleNamespace(), model)
+    script.freeze_vision_tower = True
+    validate(script, SimpleNamespace(), model)

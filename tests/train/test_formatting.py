@@ -217,3 +217,52 @@ def test_select_items_seeded_subset_and_tasks(tiny_bench):
     assert {it.task for it in only} == {"anomaly"}
     with pytest.raises(RecipeError, match="no items left"):
         select_items(SimpleNamespace(**{**vars(args), "tasks": ["temporal"]}))
+
+
+def _binary(answer: str, finding: str = "pleural effusion") -> BenchItem:
+    steps = [
+        "I systematically review the pleural spaces.",
+        "Large right pleural effusion." if answer == "A" else f"No {finding} is seen.",
+        f"So the answer is {answer}.",
+    ]
+    return BenchItem(
+        id=f"b{answer}", study_id="1", task="binary",
+        question=f"Does this chest X-ray show {finding}?", options={"A": "Yes", "B": "No"},
+        answer=answer, answer_labels=["Pleural Effusion"] if answer == "A" else [],
+        images=["x.png"], report="", reasoning=" ".join(steps), reasoning_steps=steps,
+    )  # fmt: skip
+
+
+def test_verdict_step_states_the_status_after_the_plan():
+    from cxreason.labeling.extract import extract_annotated
+    from cxreason.train.formatting import verdict_sentence
+
+    pos, neg = _binary("A"), _binary("B")
+    assert verdict_sentence(pos) == "Pleural effusion is present."
+    assert verdict_sentence(neg) == "Pleural effusion is absent."
+    assert verdict_sentence(_binary("B", "support devices")) == "Support devices are absent."
+    for item, status in ((pos, "present"), (neg, "absent")):
+        mentions = extract_annotated(verdict_sentence(item))
+        assert [(m.label, m.status) for m in mentions] == [("Pleural Effusion", status)]
+    text = target_text(pos, "cot", verdict=True)
+    assert text == (
+        "<think>I systematically review the pleural spaces. Pleural effusion is present. "
+        "Large right pleural effusion. So the answer is A.</think><answer>A</answer>"
+    )
+    assert target_text(pos, "cot") == f"<think>{pos.reasoning}</think><answer>A</answer>"
+    assert target_text(pos, "direct", verdict=True) == "<answer>A</answer>"
+    single = BenchItem(**{**vars(pos), "task": "single", "options": {"A": "Edema", "B": "x"}})
+    assert verdict_sentence(single) is None
+    assert target_text(single, "cot", verdict=True) == target_text(single, "cot")
+
+
+def test_sft_samples_pass_the_verdict_option(tiny_bench):
+    items = _items(tiny_bench)
+    plain, _ = sft_samples(items, cot_fraction=1.0, base_dir=tiny_bench.parent)
+    with_v, _ = sft_samples(items, cot_fraction=1.0, verdict=True, base_dir=tiny_bench.parent)
+    changed = [
+        it.task
+        for it, a, b in zip(items, plain, with_v, strict=True)
+        if a["completion"] != b["completion"]
+    ]
+    assert changed and set(changed) == {"binary"}

@@ -204,3 +204,6 @@ def test_freeze_vision_tower_is_honoured_by_both_stages(
         merger = [p.requires_grad for n, p in visual.named_parameters() if n.startswith("merger.")]
         assert all(merger)
         assert not any(blocks) if frozen else all(blocks)
+    trainer, _ = build(*parse_args(config, [*argv, "--freeze_vision_tower", "true",
+                                            "--freeze_merger", "true"]))  # fmt: skip
+    assert not any(p.requires_grad for p in trainer.model.model.visual.parameters())

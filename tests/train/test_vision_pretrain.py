@@ -61,6 +61,18 @@ def test_freeze_vision_tower_keeps_merger_trainable(tiny_model_dir):
     assert all(p.requires_grad for p in model.model.language_model.parameters())
 
 
+def test_freeze_merger_freezes_the_whole_tower(tiny_model_dir):
+    from cxreason.train.model import load_model_and_processor
+    from cxreason.train.sft import freeze_vision_tower
+
+    model, _ = load_model_and_processor(tiny_model_dir, dtype="float32")
+    n = freeze_vision_tower(model, merger=True)
+    visual = model.model.visual
+    assert n == sum(p.numel() for p in visual.parameters())
+    assert not any(p.requires_grad for p in visual.parameters())
+    assert all(p.requires_grad for p in model.model.language_model.parameters())
+
+
 def test_pool_tokens_mean_max_and_both():
     import torch
 

@@ -117,6 +117,13 @@ READ_OVERRIDES = [
     "--save_strategy", "no", "--report_to", "none",
 ]  # fmt: skip
 
+
+def read_overrides(cfg: DemoConfig) -> list[str]:
+    """The read stage's command line: the SFT recipe with the demo's SFT overrides (e.g. a frozen
+    merger), then the answer-only binary settings and ``cfg.read_steps``, which win."""
+    return [*cfg.sft_overrides, *READ_OVERRIDES, "--max_steps", str(cfg.read_steps)]
+
+
 #: The systems the demo trains and scores per seed, in report order.
 TRAINED_SYSTEMS = ("untrained", "sft", "grpo_outcome", "trained")
 #: The outcome-only arm of the ablation: the process recipe with its process rewards removed
@@ -296,8 +303,8 @@ def train_seed(
     """init -> vision warm-up -> SFT -> GRPO (outcome + process) and GRPO (outcome only).
 
     Stage names carry the seed (``sft@seed0``); outputs live under ``OUT/seed{seed}/``.
-    ``stop_after="sft"`` stops after SFT (the validation selection script trains its own GRPO
-    variants from that checkpoint).
+    ``stop_after`` ("vision", "read" or "sft") stops after that stage (the validation scripts
+    train their own variants from that checkpoint); the last model is ``models["start"]``.
     """
     root = cfg.out / f"seed{seed}"
     root.mkdir(parents=True, exist_ok=True)
@@ -350,13 +357,19 @@ def train_seed(
     )  # fmt: skip
 
     start_dir, fp_start = vis_dir, fp_vis
+    run.models["start"] = (start_dir, fp_start)
+    if stop_after == "vision":
+        return run
     if cfg.read_steps > 0:
         read_dir = root / "model_read"
         fp_start = _train_stage(
             runner, "read" + tag, "sft", cfg.sft_recipe, vis_dir, read_dir, seed,
-            [data.fingerprint, fp_vis], data, READ_OVERRIDES + ["--max_steps", str(cfg.read_steps)],
+            [data.fingerprint, fp_vis], data, read_overrides(cfg),
         )  # fmt: skip
         start_dir = read_dir
+        run.models["start"] = (start_dir, fp_start)
+    if stop_after == "read":
+        return run
     sft_dir = root / "sft"
     fp_sft = _train_stage(
         runner, "sft" + tag, "sft", cfg.sft_recipe, start_dir, sft_dir, seed,

@@ -126,6 +126,21 @@ class ScriptArguments:
             "stays trainable. For a pretrained or warmed-up vision tower."
         },
     )
+    freeze_merger: bool = field(
+        default=False,
+        metadata={
+            "help": "With freeze_vision_tower: freeze the merger/projector too, so the image "
+            "tokens the language model reads stay exactly the warmed-up features."
+        },
+    )
+    verdict_step: bool = field(
+        default=False,
+        metadata={
+            "help": "SFT, binary items: insert '<Finding> is present.' / '... is absent.' after "
+            "the chain's first step, so the chain commits to the finding's status at one "
+            "fixed position (the report's wording of the evidence follows)."
+        },
+    )
 
 
 HELP_DESCRIPTION = (
@@ -212,6 +227,8 @@ def validate(script: ScriptArguments, train: Any, model: Any) -> None:
             raise RecipeError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
     if not 0.0 <= script.cot_fraction <= 1.0:
         raise RecipeError(f"cot_fraction must be in [0, 1]; got {script.cot_fraction}")
+    if script.freeze_merger and not script.freeze_vision_tower:
+        raise RecipeError("freeze_merger needs freeze_vision_tower: true (the merger sits on it)")
     if script.image_cache_size < 0:
         raise RecipeError(f"image_cache_size must be >= 0; got {script.image_cache_size}")
     if script.tasks:

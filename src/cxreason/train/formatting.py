@@ -109,12 +109,35 @@ def load_bench(path: str | Path, split: str | None = "train") -> list[BenchItem]
     return kept
 
 
-def target_text(item: BenchItem, mode: str) -> str:
-    """The assistant turn for ``item`` in ``mode`` (``cot`` needs a non-empty reasoning)."""
+def verdict_sentence(item: BenchItem) -> str | None:
+    """``"<Finding> is present."`` / ``"... is absent."`` for a binary item (from its answer key),
+    else None. The labeler reads both as assertions about this image."""
+    from cxreason.bench.miner import NAMES, question_label
+
+    label = question_label(item) if item.task == "binary" else None
+    text = (item.options or {}).get(item.answer)
+    if label is None or text not in ("Yes", "No"):
+        return None
+    name = NAMES.get(label, label.lower())
+    verb = "are" if name.endswith("devices") else "is"
+    return f"{name[0].upper()}{name[1:]} {verb} {'present' if text == 'Yes' else 'absent'}."
+
+
+def target_text(item: BenchItem, mode: str, verdict: bool = False) -> str:
+    """The assistant turn for ``item`` in ``mode`` (``cot`` needs a non-empty reasoning).
+
+    ``verdict``: binary CoT targets get :func:`verdict_sentence` after the chain's first step
+    (the plan), so the status of the asked finding is decided at one fixed point of the chain.
+    """
     if mode == "cot":
         if not item.reasoning.strip():
             raise ValueError(f"item {item.id}: no reasoning for a CoT target")
-        return f"<think>{item.reasoning.strip()}</think><answer>{item.answer}</answer>"
+        reasoning = item.reasoning.strip()
+        line = verdict_sentence(item) if verdict else None
+        if line and item.reasoning_steps:
+            steps = [s.strip() for s in item.reasoning_steps if s.strip()]
+            reasoning = " ".join([*steps[:1], line, *steps[1:]])
+        return f"<think>{reasoning}</think><answer>{item.answer}</answer>"
     return f"<answer>{item.answer}</answer>"
 
 
@@ -317,10 +340,13 @@ def sft_samples(
     *,
     cot_fraction: float = 0.5,
     both_modes: bool = False,
+    verdict: bool = False,
     seed: int = 0,
     base_dir: Path | None = None,
 ) -> tuple[list[dict[str, Any]], FormatStats]:
-    """SFT prompt-completion samples (``prompt``, ``completion``, ``images`` refs, ``id``, ``mode``)."""
+    """SFT prompt-completion samples (``prompt``, ``completion``, ``images`` refs, ``id``, ``mode``).
+
+    ``verdict``: see :func:`target_text`."""
     opts = opts or ImageOptions()
     stats = FormatStats(n_items=len(items))
     out = []
@@ -333,7 +359,7 @@ def sft_samples(
             completion = [
                 {
                     "role": "assistant",
-                    "content": [{"type": "text", "text": target_text(item, mode)}],
+                    "content": [{"type": "text", "text": target_text(item, mode, verdict)}],
                 }
             ]
             out.append(

@@ -111,7 +111,7 @@ def build_grpo_trainer(script: Any, train_args: Any, model_args: Any):
     model, processor, peft_config = load_policy(model_args, train_args)
     apply_image_size(processor, script.image_size, getattr(script, "image_min_size", None))
     if getattr(script, "freeze_vision_tower", False):
-        freeze_vision_tower(model)
+        freeze_vision_tower(model, merger=getattr(script, "freeze_merger", False))
     suppress_vision_tokens(train_args, processor)
     # TRL 1.16 left-pads prompt ids but builds the multimodal fields (Qwen's mm_token_type_ids)
     # with the tokenizer's default side; with right padding the image-token map is shifted

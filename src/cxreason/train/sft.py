@@ -115,17 +115,20 @@ def load_policy(model_args: Any, train_args: Any) -> tuple[Any, Any, Any]:
     return model, processor, get_peft_config(model_args)
 
 
-def freeze_vision_tower(model: Any) -> int:
-    """Freeze a Qwen-VL-style vision encoder except its merger; returns the frozen parameter count."""
+def freeze_vision_tower(model: Any, merger: bool = False) -> int:
+    """Freeze a Qwen-VL-style vision encoder (and its merger if ``merger``); returns the frozen
+    parameter count."""
     visual = getattr(getattr(model, "model", model), "visual", None)
     if visual is None:
         raise ValueError("freeze_vision_tower: this model has no `visual` encoder")
     n = 0
     for name, p in visual.named_parameters():
-        if not name.startswith("merger."):
+        if merger or not name.startswith("merger."):
             p.requires_grad_(False)
             n += p.numel()
-    logger.info("vision tower frozen: %d parameters (merger stays trainable)", n)
+    logger.info(
+        "vision tower frozen: %d parameters (merger %s)", n, "frozen" if merger else "trainable"
+    )
     return n
 
 
@@ -139,6 +142,7 @@ def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
         image_options(script),
         cot_fraction=script.cot_fraction,
         both_modes=script.both_modes,
+        verdict=getattr(script, "verdict_step", False),
         seed=train_args.seed,
         base_dir=base_dir,
     )
@@ -146,7 +150,7 @@ def build_sft_trainer(script: Any, train_args: Any, model_args: Any):
     model, processor, peft_config = load_policy(model_args, train_args)
     apply_image_size(processor, script.image_size, getattr(script, "image_min_size", None))
     if getattr(script, "freeze_vision_tower", False):
-        freeze_vision_tower(model)
+        freeze_vision_tower(model, merger=getattr(script, "freeze_merger", False))
     trainer = SFTTrainer(
         model=model,
         args=train_args,
