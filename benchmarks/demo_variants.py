@@ -14,6 +14,8 @@ the ablation compares arms that differ only in the process reward. Writes
 ``OUT/variants/variants.json`` and ``variants.md`` (the table for docs/training.md) and, with
 ``--write-doc``, replaces the block between ``<!-- figures:demo-variants -->`` markers.
 
+``--train-seed N`` trains the demo's seed N (the data of ``--seed``, model seed N, as
+``cxreason demo --seeds`` does) instead of the first, so a setting can be checked over seeds.
 ``--sft-overrides "..."`` / ``--grpo-overrides "..."`` change the demo's SFT (and read) stage and
 every GRPO arm (e.g. ``--sft-overrides "--freeze_merger true --verdict_step true"``).
 
@@ -87,12 +89,18 @@ def selection_score(scores: dict) -> float:
 
 
 def run_variants(
-    cfg: DemoConfig, variants=VARIANTS, steps: int | None = None, subdir: str = "variants"
+    cfg: DemoConfig,
+    variants=VARIANTS,
+    steps: int | None = None,
+    subdir: str = "variants",
+    train_seed_: int | None = None,
 ) -> dict:
+    """SFT of one training seed (``train_seed_``, default the demo's first), then each variant's
+    two GRPO arms from it, all scored on validation (the data stay those of ``cfg.seed``)."""
     pin_cpu_numerics()
     runner = StageRunner(cfg.prepare_paths())
     data = prepare_data(cfg, runner)
-    seed = cfg.seed_list[0]
+    seed = cfg.seed_list[0] if train_seed_ is None else train_seed_
     run = train_seed(cfg, runner, data, seed, stop_after="sft")
     sft_dir, fp_sft = run.models["sft"]
     vdir = cfg.out / subdir
@@ -244,7 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("demo_out"), help="The demo's folder.")
     ap.add_argument("--reports", type=Path, default=DemoConfig.reports)
     ap.add_argument("--projections", type=Path, default=DemoConfig.projections)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="The demo's seed (data and first run).")
+    ap.add_argument(
+        "--train-seed", type=int, default=None, metavar="N",
+        help="Train this seed of the demo (as `cxreason demo --seeds` does: same data, model "
+        "seed N) instead of the first.",
+    )  # fmt: skip
     ap.add_argument("--fast", action="store_true", help="CI-sized (tests only).")
     ap.add_argument("--steps", type=int, default=None, help="Override every variant's max_steps.")
     ap.add_argument("--write-doc", type=Path, default=None, help="Replace the doc's table block.")
@@ -310,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = VARIANTS
         if args.only:
             chosen = tuple(VARIANTS[int(i)] for i in args.only.split(","))
-        results = run_variants(cfg, chosen, steps=args.steps, subdir=args.subdir)
+        results = run_variants(cfg, chosen, args.steps, args.subdir, args.train_seed)
     md = markdown(results)
     with atomic_writer(Path(cfg.out) / args.subdir / "variants.md") as fh:
         fh.write(md)

@@ -69,6 +69,21 @@ def test_every_arm_is_scored_on_validation_and_never_on_test(variants_run):
         assert conf["script"]["freeze_merger"] is True, arm
 
 
+def test_train_seed_trains_another_seed_on_the_same_data(
+    variants_run, openi_reports, openi_projections
+):
+    mod, out, _ = variants_run
+    cfg = DemoConfig(
+        out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
+        eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
+        sft_overrides=["--max_steps", "2"],
+    )  # fmt: skip
+    before = (out / "val_bench.jsonl").read_text()
+    res = mod.run_variants(cfg, variants=(("base", []),), steps=1, subdir="s1", train_seed_=1)
+    assert res["seed"] == 1 and (out / "seed1" / "sft").exists()
+    assert (out / "val_bench.jsonl").read_text() == before  # the demo's data, not re-rendered
+
+
 def test_table_and_doc_block(variants_run, tmp_path):
     mod, _, res = variants_run
     md = mod.markdown(res)
