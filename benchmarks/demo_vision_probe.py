@@ -187,10 +187,11 @@ def image_reliance(out: Path, model: Path, mode: str = "direct", seed: int = 0) 
     """
     import random
     import tempfile
+    from dataclasses import replace
 
     from cxreason.inference.predict import GenConfig, load_engine, predict_bench
     from cxreason.metrics.outcome import match_option, parse_answer
-    from cxreason.records import BenchItem, read_records
+    from cxreason.records import BenchItem, read_records, write_jsonl
 
     items = [it for it in read_records(out / "val_bench.jsonl", BenchItem) if it.task == "binary"]
     if not items:
@@ -203,9 +204,7 @@ def image_reliance(out: Path, model: Path, mode: str = "direct", seed: int = 0) 
     with tempfile.TemporaryDirectory() as tmp:
         for name, imgs in (("own", [it.images for it in items]), ("shuffled", images)):
             bench, pred = Path(tmp) / f"{name}.jsonl", Path(tmp) / f"pred_{name}.jsonl"
-            with open(bench, "w", encoding="utf-8") as fh:
-                for it, im in zip(items, imgs, strict=True):
-                    fh.write(json.dumps({**it.__dict__, "images": im}) + "\n")
+            write_jsonl(bench, [replace(it, images=im) for it, im in zip(items, imgs, strict=True)])
             predict_bench(engine, bench, pred, mode=mode, cfg=GenConfig(max_new_tokens=160),
                           batch_size=8, split="validation")  # fmt: skip
             answers[name] = {}
