@@ -88,6 +88,16 @@ def selection_score(scores: dict) -> float:
     return (acc + radr) / 2
 
 
+def _prepare(cfg: DemoConfig, subdir: str):
+    """The demo's data stages (run or reused) and this comparison's folder under ``cfg.out``."""
+    pin_cpu_numerics()
+    runner = StageRunner(cfg.prepare_paths())
+    data = prepare_data(cfg, runner)
+    vdir = cfg.out / subdir
+    vdir.mkdir(exist_ok=True)
+    return runner, data, vdir
+
+
 def run_variants(
     cfg: DemoConfig,
     variants=VARIANTS,
@@ -97,14 +107,10 @@ def run_variants(
 ) -> dict:
     """SFT of one training seed (``train_seed_``, default the demo's first), then each variant's
     two GRPO arms from it, all scored on validation (the data stay those of ``cfg.seed``)."""
-    pin_cpu_numerics()
-    runner = StageRunner(cfg.prepare_paths())
-    data = prepare_data(cfg, runner)
+    runner, data, vdir = _prepare(cfg, subdir)
     seed = cfg.seed_list[0] if train_seed_ is None else train_seed_
     run = train_seed(cfg, runner, data, seed, stop_after="sft")
     sft_dir, fp_sft = run.models["sft"]
-    vdir = cfg.out / subdir
-    vdir.mkdir(exist_ok=True)
     extra = ["--max_steps", str(steps)] if steps else []
     results = {"rule": selection_score.__doc__, "seed": seed, "variants": []}
 
@@ -154,11 +160,7 @@ def reading_study(cfg: DemoConfig, seeds: list[int], subdir: str = "reading") ->
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from demo_vision_probe import image_reliance
 
-    pin_cpu_numerics()
-    runner = StageRunner(cfg.prepare_paths())
-    data = prepare_data(cfg, runner)
-    vdir = cfg.out / subdir
-    vdir.mkdir(exist_ok=True)
+    runner, data, vdir = _prepare(cfg, subdir)
     res = {
         "read_steps": cfg.read_steps,
         "vision_synthetic": cfg.vision_synthetic,
