@@ -30,6 +30,14 @@ def labels(text: str, impression: str = "") -> dict[str, str]:
         ("Lungs are free of focal airspace disease.", {"Lung Opacity": A}),
         ("There is no pleural effusion or pneumothorax is seen.", {"Pleural Effusion": A}),
         ("Pneumothorax is not seen.", {"Pneumothorax": A}),
+        # contractions of "not" (free-text model reasoning writes them; reports rarely do)
+        ("I don't see any pleural effusion.", {"Pleural Effusion": A}),
+        ("There isn’t a pneumothorax.", {"Pneumothorax": A}),
+        (
+            "There doesn't appear to be significant cardiomegaly or edema.",
+            {"Cardiomegaly": A, "Edema": A},
+        ),
+        ("We can't see any support devices.", {"Support Devices": A}),
         # hedges
         ("Cannot exclude pneumonia.", {"Pneumonia": U}),
         (
@@ -86,6 +94,8 @@ def test_hypothetical_mentions_are_dropped() -> None:
         "Heart size normal. Lungs are clear.", "If there is concern for rib fracture, XXXX."
     )
     assert "Fracture" not in r.labels and r.labels["No Finding"] == "present"
+    assert "Pneumothorax" not in labels("A pneumothorax wouldn't be subtle on this view.")
+    assert "Pleural Effusion" not in labels("An effusion shouldn’t be missed.")
 
 
 def test_no_acute_abnormality_is_normal_but_does_not_negate_chronic_findings() -> None:

@@ -61,6 +61,8 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"(?:evidence|signs?|findings?|features?) (?:of|to suggest|for|of an?)",
             r"no",
             r"not",
+            # contractions of "not": "I don't see any effusion", "there isn't a pneumothorax"
+            r"(?:do|does|did|is|are|was|were|has|have|had|ca|could|need)n[’']t",
             r"nor",
             r"without(?: (?:evidence|signs?|findings?) of)?",
             r"negative for",
@@ -170,7 +172,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (HYP, "post", [r"if (?:present|any|seen)"]),
-    (HYP, "both", [r"would", r"should (?:appear|be|show|look)"]),
+    (HYP, "both", [r"would", r"(?:would|should)n[\u2019']t", r"should (?:appear|be|show|look)"]),
     # generic statements about a finding, not about this image
     (
         GEN,
