@@ -136,6 +136,9 @@ def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean
         answer = "Yes" if present else "No"
         right += (it.options or {}).get(it.answer) == answer
         total += 1
+    single_right, single_total = single_choice_probe(
+        read_records(out / "val_bench.jsonl", BenchItem), clfs, x_va, row_of
+    )
     return {
         "model": str(model),
         "pool": pool,
@@ -144,7 +147,30 @@ def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean
         "per_label": per_label,
         "binary_probe_accuracy": round(right / total, 4) if total else None,
         "binary_items": total,
+        "single_probe_accuracy": round(single_right / single_total, 4) if single_total else None,
+        "single_items": single_total,
     }
+
+
+def single_choice_probe(items, clfs: dict, x_va, row_of: dict[str, int]) -> tuple[int, int]:
+    """(right, total) when each single-choice item is answered with the option whose probe
+    gives the highest probability: what a reader of these frozen features could score there
+    (chance 0.25). Items with an option that has no probe (too few training positives) are
+    left out of ``total``."""
+    from cxreason.labeling.ontology import normalize_label_name
+
+    right = total = 0
+    for it in items:
+        if it.task != "single" or not it.options or not it.images or it.images[0] not in row_of:
+            continue
+        labels = {k: normalize_label_name(t) for k, t in it.options.items()}
+        if any(lb not in clfs for lb in labels.values()):
+            continue
+        row = x_va[row_of[it.images[0]] : row_of[it.images[0]] + 1]
+        prob = {k: float(clfs[lb].predict_proba(row)[0, 1]) for k, lb in labels.items()}
+        right += max(prob, key=prob.get) == it.answer
+        total += 1
+    return right, total
 
 
 def warm_up_variant(
@@ -276,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {lb} | {auc} | {e['train_positive']} / {e['validation_positive']} |")
     lines.append(
         f"\nProbe answers on {res['binary_items']} validation binary items: accuracy "
-        f"{res['binary_probe_accuracy']}"
+        f"{res['binary_probe_accuracy']}; on {res['single_items']} validation single-choice "
+        f"items (highest-probability option, chance 0.25): {res['single_probe_accuracy']}"
     )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -134,6 +134,39 @@ def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, 
     assert set(res["per_label"]) >= {"Cardiomegaly", "Pleural Effusion"}
     aucs = [e["auc"] for e in res["per_label"].values() if "auc" in e]
     assert all(0.0 <= a <= 1.0 for a in aucs)
+    assert res["single_probe_accuracy"] is None or 0.0 <= res["single_probe_accuracy"] <= 1.0
+
+
+def test_single_choice_probe_answers_the_most_probable_option_and_skips_unprobed_ones():
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
+    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    # feature j says finding j is present: each probe learns its own coordinate
+    names = ["Cardiomegaly", "Edema", "Pneumothorax", "Pleural Effusion"]
+    x = np.eye(4).repeat(5, axis=0)
+    clfs = {n: LogisticRegression().fit(x, x[:, j] > 0) for j, n in enumerate(names)}
+    opts = dict(zip("ABCD", names, strict=True))
+
+    def item(i, image, answer, options=opts):
+        return BenchItem(
+            id=f"s{i}", study_id=f"s{i}", task="single", question="Which finding?",
+            options=options, answer=answer, answer_labels=[], images=[image], report="",
+        )  # fmt: skip
+
+    items = [
+        item(0, "img0", "A"),  # image 0 shows cardiomegaly: right
+        item(1, "img2", "D"),  # image 2 shows pneumothorax (C): wrong
+        item(2, "img0", "A", {**opts, "D": "Fracture"}),  # no Fracture probe: left out
+    ]
+    rows = {"img0": 0, "img2": 2}
+    assert mod.single_choice_probe(items, clfs, np.eye(4), rows) == (1, 2)
 
 
 def test_image_reliance_answers_with_own_and_shuffled_images(small_demo):
