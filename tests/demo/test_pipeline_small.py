@@ -111,6 +111,24 @@ def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small
     }
 
 
+def test_a_new_metric_version_rescores_without_retraining(small_demo, monkeypatch):
+    """A changed RadRScore definition (METRIC_VERSION) redoes the evaluations and baselines,
+    never the training; greedy predictions come out the same."""
+    from cxreason.demo import pipeline
+
+    out, cfg = small_demo
+    marks = out / ".stages"
+    before = {p.stem: p.stat().st_mtime for p in marks.glob("*.json")}
+    pred = (out / "seed0" / "pred_trained.jsonl").read_text()
+    monkeypatch.setattr(pipeline, "METRIC_VERSION", "radrscore-offline-test")
+    run_demo(cfg)
+    after = {p.stem: p.stat().st_mtime for p in marks.glob("*.json")}
+    redone = {k for k in before if after[k] != before[k]}
+    assert redone == {k for k in before if k.startswith(("eval_", "baseline_"))}
+    assert (out / "seed0" / "pred_trained.jsonl").read_text() == pred
+    assert json.loads((out / "scores_blind.json").read_text())["n"] > 0
+
+
 def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, monkeypatch):
     import importlib.util
     from pathlib import Path

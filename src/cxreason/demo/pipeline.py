@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cxreason.demo.stages import StageRunner
+from cxreason.metrics.radrscore import METRIC_VERSION
 from cxreason.records import BenchItem, read_records, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,8 @@ def run_baselines(cfg: DemoConfig, runner: StageRunner, data: DemoData) -> dict[
             _cli(["score", "--bench", data.test, "--pred", pred, "--out", sdir])
 
         runner.run(
-            f"baseline_{name}", {"after": data.fingerprint, "seed": cfg.seed}, make,
+            f"baseline_{name}",
+            {"after": data.fingerprint, "seed": cfg.seed, "metric": METRIC_VERSION}, make,
             outputs=(pred, sdir),
         )  # fmt: skip
         result[name] = json.loads((sdir / "scores.json").read_text())
@@ -429,7 +431,12 @@ def evaluate_seed(
         tokens = cfg.untrained_max_new_tokens if name == "untrained" else 160
         runner.run(
             f"eval_{name}@seed{run.seed}",
-            {"model": fp_model, "eval": data.fingerprint, "tokens": tokens},
+            {
+                "model": fp_model,
+                "eval": data.fingerprint,
+                "tokens": tokens,
+                "metric": METRIC_VERSION,
+            },
             lambda m=model_dir, p=pred, d=sdir, t=tokens: predict_and_score(data, m, p, d, t),
             outputs=(pred, progress_path(pred), sdir),
         )

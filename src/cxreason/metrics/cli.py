@@ -43,9 +43,14 @@ def _backend(backend: str, base_url, model, cache, api_key_env, concurrency, thr
     """(embedder, judge, meta) for the chosen backend."""
     if backend == "offline":
         from cxreason.metrics.embed import default_embedder
+        from cxreason.metrics.radrscore import METRIC_VERSION
 
         emb = default_embedder() if semantic else None
-        meta = {"backend": "offline", "threshold": threshold if semantic else None}
+        meta = {
+            "backend": "offline",
+            "metric_version": METRIC_VERSION,
+            "threshold": threshold if semantic else None,
+        }
         if emb is not None:
             meta["embed_model"] = emb.model_path.name
         return emb, None, meta

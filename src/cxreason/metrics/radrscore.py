@@ -55,6 +55,12 @@ import numpy as np
 from cxreason.records import BenchItem
 from cxreason.vocab import NO_FINDING
 
+#: Version of the offline metric's definition, recorded in scores.json (meta.metric_version)
+#: and in the demo's evaluation fingerprints, so a changed definition rescores instead of
+#: reusing stale scores. Bump it on any change to what a part counts, the labeler's reading
+#: included. 2026-11-30: contractions of "not" negate (docs/labeling.md).
+METRIC_VERSION = "radrscore-offline-2026-11-30"
+
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
 #: by benchmarks/calibrate_threshold.py on Open-I report sentences).
 SIM_THRESHOLD = 0.56
