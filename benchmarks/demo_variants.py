@@ -46,6 +46,7 @@ from cxreason.demo.pipeline import (
     train_seed,
 )
 from cxreason.demo.stages import StageRunner
+from cxreason.metrics.radrscore import METRIC_VERSION
 from cxreason.records import atomic_writer, write_json
 
 log = logging.getLogger("demo_variants")
@@ -118,7 +119,7 @@ def run_variants(
         pred, sdir = vdir / f"pred_{name}.jsonl", vdir / f"score_{name}"
         runner.run(
             f"val_{name}",
-            {"model": fp, "eval": data.fingerprint},
+            {"model": fp, "eval": data.fingerprint, "metric": METRIC_VERSION},
             lambda: predict_and_score(data, model_dir, pred, sdir, 160, split="validation"),
             outputs=(pred, sdir),
         )
@@ -272,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         help="Answer-only binary SFT steps before the CoT SFT (the demo's setting by default).",
     )  # fmt: skip
     ap.add_argument(
+        "--text-layers", type=int, default=DemoConfig.text_layers, metavar="N",
+        help="Decoder layers of the tiny VLM's language model (the demo's setting by default).",
+    )  # fmt: skip
+    ap.add_argument(
         "--only", default=None, metavar="I,J",
         help="Run only these variants (0-based indices into VARIANTS).",
     )  # fmt: skip
@@ -305,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     cfg.vision_synthetic = args.vision_synthetic
     cfg.read_steps = args.read_steps
+    cfg.text_layers = args.text_layers
     cfg.sft_overrides = [*cfg.sft_overrides, *shlex.split(args.sft_overrides)]
     cfg.grpo_overrides = [*cfg.grpo_overrides, *shlex.split(args.grpo_overrides)]
     if args.reading:

@@ -76,12 +76,27 @@ def test_train_seed_trains_another_seed_on_the_same_data(
     cfg = DemoConfig(
         out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
         eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
-        sft_overrides=["--max_steps", "2"],
+        sft_overrides=["--max_steps", "2"], text_layers=3,
     )  # fmt: skip
     before = (out / "val_bench.jsonl").read_text()
     res = mod.run_variants(cfg, variants=(("base", []),), steps=1, subdir="s1", train_seed_=1)
     assert res["seed"] == 1 and (out / "seed1" / "sft").exists()
     assert (out / "val_bench.jsonl").read_text() == before  # the demo's data, not re-rendered
+    for model in ("model_init", "sft"):  # --text-layers: a deeper language model throughout
+        conf = json.loads((out / "seed1" / model / "config.json").read_text())
+        assert conf["text_config"]["num_hidden_layers"] == 3, model
+
+
+def test_text_layers_option_reaches_the_demo_config(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cxreason import cli, demo
+
+    seen = []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg, force=False: seen.append(cfg) or {})
+    result = CliRunner().invoke(cli.app, ["demo", "--out", str(tmp_path), "--text-layers", "4"])
+    assert seen and seen[0].text_layers == 4, result.output
+    assert DemoConfig().text_layers == 2  # the default demo is unchanged
 
 
 def test_table_and_doc_block(variants_run, tmp_path):

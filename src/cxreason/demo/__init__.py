@@ -47,6 +47,13 @@ def demo(
         metavar="N",
         help="Answer-only binary SFT steps before the CoT SFT (default 0: none).",
     ),
+    text_layers: int = typer.Option(
+        None,
+        "--text-layers",
+        min=1,
+        metavar="N",
+        help="Decoder layers of the tiny VLM's language model (default 2).",
+    ),
     sft_steps: int = typer.Option(None, help="Override the SFT recipe's length (max_steps)."),
     grpo_steps: int = typer.Option(None, help="Override the GRPO recipe's max_steps."),
 ) -> None:
@@ -70,6 +77,8 @@ def demo(
         cfg.vision_synthetic = vision_synthetic
     if read_steps is not None:
         cfg.read_steps = read_steps
+    if text_layers is not None:
+        cfg.text_layers = text_layers
     if sft_steps is not None:
         cfg.sft_overrides += ["--max_steps", str(sft_steps)]
     if grpo_steps is not None:
