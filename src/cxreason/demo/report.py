@@ -216,10 +216,13 @@ def single_lines(single: dict | None) -> list[str]:
         "affirms one of the four at random would hit it in 25%); its answer letter is an option "
         f"its own chain affirms in {single['answer_follows_chain']:.0%} (accuracy "
         f"{single['accuracy']:.3f}, chance 0.25). A chain near 25% on the gold finding has not "
-        "read it off the phantom (the vision features separate some findings well and others "
-        "barely: `python benchmarks/demo_vision_probe.py`); a letter that does not follow the "
-        "chain shows the option letter is not bound to the finding either. GRPO trains on binary "
-        "items only, where the model is right often enough for its advantages to carry signal.",
+        "read it off the phantom; a letter that does not follow the chain shows the option "
+        "letter is not bound to the finding either. Whether the image features carry the answer "
+        "is measured apart, on validation: `python benchmarks/demo_vision_probe.py --out OUT` "
+        "answers each single-choice item with the most probable option of a linear probe on the "
+        "frozen vision features; well above 0.25 there means the language model, not the "
+        "encoder, is what fails. GRPO trains on binary items only, where the model is right "
+        "often enough for its advantages to carry signal.",
     ]
 
 
