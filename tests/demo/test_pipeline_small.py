@@ -27,6 +27,18 @@ SPEC_FILES = (
 )
 
 
+def _probe_script():
+    """benchmarks/demo_vision_probe.py, imported as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
+    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory, openi_reports, openi_projections):
     out = tmp_path_factory.mktemp("demo")
@@ -130,13 +142,7 @@ def test_a_new_metric_version_rescores_without_retraining(small_demo, monkeypatc
 
 
 def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, monkeypatch):
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
-    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _probe_script()
     out, _ = small_demo
     opened = []
     real_open = open
@@ -156,16 +162,10 @@ def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, 
 
 
 def test_single_choice_probe_answers_the_most_probable_option_and_skips_unprobed_ones():
-    import importlib.util
-    from pathlib import Path
-
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
-    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _probe_script()
     # feature j says finding j is present: each probe learns its own coordinate
     names = ["Cardiomegaly", "Edema", "Pneumothorax", "Pleural Effusion"]
     x = np.eye(4).repeat(5, axis=0)
@@ -188,13 +188,7 @@ def test_single_choice_probe_answers_the_most_probable_option_and_skips_unprobed
 
 
 def test_image_reliance_answers_with_own_and_shuffled_images(small_demo):
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
-    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _probe_script()
     out, _ = small_demo
     n = sum(it.task == "binary" for it in read_records(out / "val_bench.jsonl", BenchItem))
     res = mod.image_reliance(out, out / "seed0" / "sft")

@@ -62,7 +62,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"no",
             r"not",
             # contractions of "not": "I don't see any effusion", "there isn't a pneumothorax"
-            r"(?:do|does|did|is|are|was|were|has|have|had|ca|could|need)n[’']t",
+            r"(?:do|does|did|is|are|was|were|has|have|had|ca|could|need)n[\u2019']t",
             r"nor",
             r"without(?: (?:evidence|signs?|findings?) of)?",
             r"negative for",
