@@ -125,8 +125,9 @@ def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean
                 )
         per_label[lb] = entry
     row_of = {p: i for i, (p, _) in enumerate(val)}
+    val_items = read_records(out / "val_bench.jsonl", BenchItem)
     right = total = 0
-    for it in read_records(out / "val_bench.jsonl", BenchItem):
+    for it in val_items:
         if it.task != "binary" or not it.images or it.images[0] not in row_of:
             continue
         label = normalize_label_name(binary_finding(it.question))
@@ -136,9 +137,7 @@ def probe(out: Path, seed: int = 0, model: Path | None = None, pool: str = "mean
         answer = "Yes" if present else "No"
         right += (it.options or {}).get(it.answer) == answer
         total += 1
-    single_right, single_total = single_choice_probe(
-        read_records(out / "val_bench.jsonl", BenchItem), clfs, x_va, row_of
-    )
+    single_right, single_total = single_choice_probe(val_items, clfs, x_va, row_of)
     return {
         "model": str(model),
         "pool": pool,
@@ -166,8 +165,8 @@ def single_choice_probe(items, clfs: dict, x_va, row_of: dict[str, int]) -> tupl
         labels = {k: normalize_label_name(t) for k, t in it.options.items()}
         if any(lb not in clfs for lb in labels.values()):
             continue
-        row = x_va[row_of[it.images[0]] : row_of[it.images[0]] + 1]
-        prob = {k: float(clfs[lb].predict_proba(row)[0, 1]) for k, lb in labels.items()}
+        i = row_of[it.images[0]]
+        prob = {k: float(clfs[lb].predict_proba(x_va[i : i + 1])[0, 1]) for k, lb in labels.items()}
         right += max(prob, key=prob.get) == it.answer
         total += 1
     return right, total
