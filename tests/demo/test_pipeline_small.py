@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from cxreason.demo.pipeline import DemoConfig, run_demo
+from cxreason.metrics.radrscore import METRIC_VERSION
 from cxreason.records import BenchItem, read_records
 
 SPEC_FILES = (
@@ -63,6 +64,7 @@ def test_writes_every_file_on_the_same_test_items(small_demo):
     for name in ("scores.json", "scores_sft.json", "scores_grpo_outcome.json"):
         s = json.loads((out / name).read_text())
         assert s["n"] == 2 * n and s["meta"]["seeds"] == [0, 1]  # pooled over the two seeds
+        assert s["meta"]["metric_version"] == METRIC_VERSION  # as each seed's scores say
         assert s["bootstrap"]["unit"] == "study"
     report = (out / "report.md").read_text()
     for text in ("Image-blind template", "Normality oracle", "outcome rewards only", "## Seeds"):

@@ -7,6 +7,7 @@ report, its several items and the same item under several seeds are one cluster.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -38,6 +39,17 @@ def read_rows(score_dir: Path) -> list[dict]:
     return [row for _, row in iter_jsonl(Path(score_dir) / "per_item.jsonl")]
 
 
+def _metric_version(score_dirs: Iterable[Path]) -> str | list[str] | None:
+    """The ``meta.metric_version`` the pooled seeds were scored with (a sorted list if they
+    differ, None if none recorded one)."""
+    found = set()
+    for d in score_dirs:
+        if (d / "scores.json").exists():
+            found.add(json.loads((d / "scores.json").read_text())["meta"].get("metric_version"))
+    found.discard(None)
+    return found.pop() if len(found) == 1 else (sorted(found) or None)
+
+
 def pool_seeds(runs: Sequence, systems: Iterable[str]) -> dict[str, tuple[dict, list[dict]]]:
     """``{system: (scores, rows)}`` with the rows of every seed that scored the system.
 
@@ -56,7 +68,12 @@ def pool_seeds(runs: Sequence, systems: Iterable[str]) -> dict[str, tuple[dict, 
         if not rows:
             continue
         scores = aggregate(rows)
-        scores["meta"] = {"system": system, "seeds": seeds, "pooled_over_seeds": len(seeds)}
+        scores["meta"] = {
+            "system": system,
+            "seeds": seeds,
+            "pooled_over_seeds": len(seeds),
+            "metric_version": _metric_version(run.score_dir(system) for run in runs),
+        }
         out[system] = (scores, rows)
     return out
 
