@@ -89,6 +89,12 @@ def selection_score(scores: dict) -> float:
     return (acc + radr) / 2
 
 
+def stage_name(name: str, subdir: str) -> str:
+    """The resumable stage's name: ``name@subdir``, so comparisons in other folders never skip
+    on (or delete) each other's stages; the default folder keeps the plain names it always had."""
+    return name if subdir == "variants" else f"{name}@{subdir}"
+
+
 def _prepare(cfg: DemoConfig, subdir: str):
     """The demo's data stages (run or reused) and this comparison's folder under ``cfg.out``."""
     pin_cpu_numerics()
@@ -105,6 +111,8 @@ def run_variants(
     steps: int | None = None,
     subdir: str = "variants",
     train_seed_: int | None = None,
+    curve: int = 0,
+    process_only: bool = False,
 ) -> dict:
     """SFT of one training seed (``train_seed_``, default the demo's first), then each variant's
     two GRPO arms from it, all scored on validation (the data stay those of ``cfg.seed``)."""
@@ -113,12 +121,14 @@ def run_variants(
     run = train_seed(cfg, runner, data, seed, stop_after="sft")
     sft_dir, fp_sft = run.models["sft"]
     extra = ["--max_steps", str(steps)] if steps else []
+    if curve:  # keep every checkpoint: each is scored on validation (a learning curve)
+        extra += ["--save_steps", str(curve), "--save_total_limit", "1000"]
     results = {"rule": selection_score.__doc__, "seed": seed, "variants": []}
 
     def evaluate(name: str, model_dir: Path, fp: str) -> dict:
         pred, sdir = vdir / f"pred_{name}.jsonl", vdir / f"score_{name}"
         runner.run(
-            f"val_{name}",
+            stage_name(f"val_{name}", subdir),
             {"model": fp, "eval": data.fingerprint, "metric": METRIC_VERSION},
             lambda: predict_and_score(data, model_dir, pred, sdir, 160, split="validation"),
             outputs=(pred, sdir),
@@ -129,7 +139,7 @@ def run_variants(
     done: dict[tuple, dict] = {}  # identical arms (e.g. the outcome arm of a re-weighting) run once
     for k, (label, overrides) in enumerate(variants):
         entry = {"name": label, "overrides": overrides, "arms": {}}
-        for arm in ("process", "outcome"):
+        for arm in ("process",) if process_only else ("process", "outcome"):
             arm_over = [*overrides, *cfg.grpo_overrides, *extra]
             if arm == "outcome":  # the variant's own weights, minus the process rewards
                 rest, weights = split_weights(arm_over)
@@ -140,10 +150,12 @@ def run_variants(
             key = f"v{k}_{arm}"
             model_dir = vdir / key
             fp = _train_stage(
-                runner, f"variant_{key}", "grpo", cfg.grpo_recipe, sft_dir, model_dir, seed,
-                fp_sft, data, arm_over,
+                runner, stage_name(f"variant_{key}", subdir), "grpo", cfg.grpo_recipe, sft_dir,
+                model_dir, seed, fp_sft, data, arm_over,
             )  # fmt: skip
             entry["arms"][arm] = done[tuple(arm_over)] = evaluate(key, model_dir, fp)
+            if curve:
+                entry.setdefault("curves", {})[arm] = learning_curve(evaluate, key, model_dir, fp)
         entry["selection_score"] = round(selection_score(entry["arms"]["process"]), 4)
         results["variants"].append(entry)
         write_json(vdir / "variants.json", results)  # partial results survive an interruption
@@ -152,6 +164,38 @@ def run_variants(
     results["chosen"] = best
     write_json(vdir / "variants.json", results)
     return results
+
+
+def learning_curve(evaluate, key: str, model_dir: Path, fp: str) -> list[dict]:
+    """Validation binary accuracy and RadRScore of every saved checkpoint of one GRPO arm."""
+    points = []
+    for ck in sorted(model_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])):
+        step = int(ck.name.split("-")[1])
+        s = evaluate(f"{key}_step{step}", ck, f"{fp}:{step}")
+        points.append({
+            "step": step,
+            "binary_accuracy": _metric(s, "binary", "accuracy"),
+            "binary_ci95": s["by_task"]["binary"]["accuracy"]["ci95"],
+            "radrscore": _metric(s, None, "radrscore"),
+        })  # fmt: skip
+    return points
+
+
+def curve_markdown(results: dict) -> str:
+    """One row per checkpoint: validation binary accuracy [CI] and RadRScore, per arm."""
+    lines = [
+        "| variant | arm | GRPO step | binary accuracy | RadRScore |",
+        "|---|---|---|---|---|",
+    ]
+    for v in results["variants"]:
+        for arm, points in v.get("curves", {}).items():
+            for pt in points:
+                lo, hi = pt["binary_ci95"]
+                lines.append(
+                    f"| {v['name']} | {arm} | {pt['step']} | {pt['binary_accuracy']:.3f} "
+                    f"[{lo:.3f}, {hi:.3f}] | {pt['radrscore']:.3f} |"
+                )
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def reading_study(cfg: DemoConfig, seeds: list[int], subdir: str = "reading") -> dict:
@@ -221,6 +265,8 @@ def markdown(results: dict) -> str:
     )
     for i, v in enumerate(results["variants"]):
         for arm in ("process", "outcome"):
+            if arm not in v["arms"]:  # --process-only
+                continue
             s = v["arms"][arm]
             name = v["name"] + (" **(chosen)**" if i == results.get("chosen") else "")
             rule = f"{v['selection_score']:.3f}" if arm == "process" else ""
@@ -269,6 +315,18 @@ def main(argv: list[str] | None = None) -> int:
         help="Random-label phantoms in the vision warm-up (the demo's setting by default).",
     )  # fmt: skip
     ap.add_argument(
+        "--process-only", action="store_true",
+        help="Train only the outcome + process arm (no ablation arm): a quicker look.",
+    )  # fmt: skip
+    ap.add_argument(
+        "--curve", type=int, default=0, metavar="EVERY",
+        help="Save a GRPO checkpoint every EVERY steps and score each on validation.",
+    )  # fmt: skip
+    ap.add_argument(
+        "--vision-steps", type=int, default=None, metavar="N",
+        help="Steps of the vision warm-up (the demo's setting by default).",
+    )  # fmt: skip
+    ap.add_argument(
         "--read-steps", type=int, default=DemoConfig.read_steps, metavar="N",
         help="Answer-only binary SFT steps before the CoT SFT (the demo's setting by default).",
     )  # fmt: skip
@@ -309,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         fast=args.fast,
     )  # fmt: skip
     cfg.vision_synthetic = args.vision_synthetic
+    if args.vision_steps is not None:
+        cfg.vision_steps = args.vision_steps
     cfg.read_steps = args.read_steps
     cfg.text_layers = args.text_layers
     cfg.sft_overrides = [*cfg.sft_overrides, *shlex.split(args.sft_overrides)]
@@ -331,8 +391,12 @@ def main(argv: list[str] | None = None) -> int:
         chosen = VARIANTS
         if args.only:
             chosen = tuple(VARIANTS[int(i)] for i in args.only.split(","))
-        results = run_variants(cfg, chosen, args.steps, args.subdir, args.train_seed)
+        results = run_variants(
+            cfg, chosen, args.steps, args.subdir, args.train_seed, args.curve, args.process_only
+        )
     md = markdown(results)
+    if curve_md := curve_markdown(results):
+        md += "\nLearning curve (every saved GRPO checkpoint, validation):\n\n" + curve_md
     with atomic_writer(Path(cfg.out) / args.subdir / "variants.md") as fh:
         fh.write(md)
     sys.stdout.write(md)

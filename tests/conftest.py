@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -17,6 +19,7 @@ OPENI_REPORTS = SHARED_DATA / "openi" / "indiana_reports.csv"
 OPENI_PROJECTIONS = SHARED_DATA / "openi" / "indiana_projections.csv"
 OPENI_IMAGES = SHARED_DATA / "openi" / "images"
 SAMPLES = SHARED_DATA / "samples"
+BENCHMARKS = REPO_ROOT / "benchmarks"
 
 
 def _require(path: Path) -> Path:
@@ -46,3 +49,17 @@ def openi_projections() -> Path:
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return _require(SAMPLES)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/NAME.py`` imported as a module (the scripts are not part of the package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script("demo_variants")``: a script under ``benchmarks/`` as a module."""
+    return load_benchmark

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,23 +9,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "doc_figures", ROOT / "benchmarks" / "doc_figures.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_docs_quote_the_figures_a_fresh_build_gives(openi_reports, openi_projections, capsys):
-    tool = _tool()
+def test_docs_quote_the_figures_a_fresh_build_gives(
+    openi_reports, openi_projections, capsys, benchmark_script
+):
+    tool = benchmark_script("doc_figures")
     rc = tool.run(False, ROOT / "docs", openi_reports, openi_projections)
     assert rc == 0, capsys.readouterr().out
 
 
-def test_a_stale_block_is_caught_and_rewritten(openi_reports, openi_projections, tmp_path, capsys):
-    tool = _tool()
+def test_a_stale_block_is_caught_and_rewritten(
+    openi_reports, openi_projections, tmp_path, capsys, benchmark_script
+):
+    tool = benchmark_script("doc_figures")
     doc = tmp_path / "x.md"
     doc.write_text(
         "intro\n<!-- figures:bench-counts -->\n1,590 items\n<!-- /figures:bench-counts -->\nend\n"
@@ -42,14 +36,8 @@ def test_a_stale_block_is_caught_and_rewritten(openi_reports, openi_projections,
         tool.run(False, tmp_path, openi_reports, openi_projections)
 
 
-def test_external_blocks_are_left_to_their_own_script(tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "doc_figures", Path(__file__).resolve().parents[1] / "benchmarks" / "doc_figures.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_external_blocks_are_left_to_their_own_script(tmp_path, benchmark_script):
+    mod = benchmark_script("doc_figures")
     text = "x\n<!-- figures:demo-variants -->\n| a table |\n<!-- /figures:demo-variants -->\n"
     assert mod.render(text, None, tmp_path / "t.md") == text
     with pytest.raises(SystemExit, match="unknown figure block 'nope'"):

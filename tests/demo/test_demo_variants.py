@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from cxreason.demo.pipeline import DemoConfig
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_variants.py"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("demo_variants", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_outcome_arm_keeps_the_variants_outcome_weights():
+def test_outcome_arm_keeps_the_variants_outcome_weights(benchmark_script):
     from cxreason.demo.pipeline import REPO_RECIPES, outcome_only_overrides
 
-    mod = _load()
+    mod = benchmark_script("demo_variants")
     args = ["--learning_rate", "2e-4", "--reward_weights", "0.5", "1.0", "0.5", "0.5"]
     rest, weights = mod.split_weights(args)
     assert rest == ["--learning_rate", "2e-4"] and weights == [0.5, 1.0, 0.5, 0.5]
@@ -34,8 +23,8 @@ def test_outcome_arm_keeps_the_variants_outcome_weights():
 
 
 @pytest.fixture(scope="module")
-def variants_run(tmp_path_factory, openi_reports, openi_projections):
-    mod = _load()
+def variants_run(tmp_path_factory, openi_reports, openi_projections, benchmark_script):
+    mod = benchmark_script("demo_variants")
     out = tmp_path_factory.mktemp("variants")
     cfg = DemoConfig(
         out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
@@ -99,6 +88,53 @@ def test_text_layers_option_reaches_the_demo_config(monkeypatch, tmp_path):
     assert DemoConfig().text_layers == 2  # the default demo is unchanged
 
 
+def test_curve_scores_every_saved_checkpoint_on_validation(
+    variants_run, openi_reports, openi_projections
+):
+    mod, out, _ = variants_run
+    cfg = DemoConfig(
+        out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
+        eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
+        sft_overrides=["--max_steps", "2"],
+    )  # fmt: skip
+    res = mod.run_variants(
+        cfg, variants=(("base", []),), steps=2, subdir="curve", curve=1, process_only=True
+    )
+    assert set(res["variants"][0]["arms"]) == {"process"}  # no ablation arm trained
+    # another folder's stages neither skip on nor delete the default folder's (same SFT model)
+    assert (out / "curve" / "score_sft" / "scores.json").exists()
+    for kept in ("score_sft/scores.json", "v0_process/config.json", "v0_outcome/config.json"):
+        assert (out / "variants" / kept).exists(), kept
+    assert not (out / "curve" / "v0_outcome").exists() and "| outcome |" not in mod.markdown(res)
+    points = res["variants"][0]["curves"]["process"]
+    assert [p["step"] for p in points] == [1, 2]
+    assert all(0.0 <= p["binary_accuracy"] <= 1.0 for p in points)
+    final = res["variants"][0]["arms"]["process"]["by_task"]["binary"]["accuracy"]["value"]
+    assert points[-1]["binary_accuracy"] == final  # the last checkpoint is the final model
+    splits = {
+        json.loads(p.read_text())["meta"]["split"]
+        for p in (out / "curve").glob("score_*_step*/scores.json")
+    }
+    assert splits == {"validation"}
+    md = mod.curve_markdown(res)
+    assert md.count("| base | process |") == 2 and "outcome" not in md
+    assert mod.curve_markdown({"variants": [{"name": "x", "arms": {}}]}) == ""
+
+
+def test_vision_steps_option_reaches_the_demo_config(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from cxreason import cli, demo
+
+    seen = []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg, force=False: seen.append(cfg) or {})
+    args = ["demo", "--out", str(tmp_path), "--vision-steps", "3000"]
+    result = CliRunner().invoke(cli.app, args)
+    assert seen and seen[0].vision_steps == 3000, result.output
+    result = CliRunner().invoke(cli.app, [*args[:3], "--vision-steps", "0"])
+    assert result.exit_code != 0  # at least one step
+
+
 def test_table_and_doc_block(variants_run, tmp_path):
     mod, _, res = variants_run
     md = mod.markdown(res)
@@ -124,10 +160,12 @@ def test_table_only_rewrites_from_the_saved_run(variants_run, tmp_path, capsys):
         mod.main(["--out", str(tmp_path / "empty"), "--table-only"])
 
 
-def test_reading_study_measures_the_read_stage_per_seed(tmp_path, openi_reports, openi_projections):
+def test_reading_study_measures_the_read_stage_per_seed(
+    tmp_path, openi_reports, openi_projections, benchmark_script
+):
     import yaml
 
-    mod = _load()
+    mod = benchmark_script("demo_variants")
     cfg = DemoConfig(
         out=tmp_path / "r", reports=openi_reports, projections=openi_projections,
         max_eval_items=8, eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,

@@ -28,18 +28,6 @@ SPEC_FILES = (
 )
 
 
-def _probe_script():
-    """benchmarks/demo_vision_probe.py, imported as a module."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "demo_vision_probe.py"
-    spec = importlib.util.spec_from_file_location("demo_vision_probe", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory, openi_reports, openi_projections):
     out = tmp_path_factory.mktemp("demo")
@@ -143,8 +131,10 @@ def test_a_new_metric_version_rescores_without_retraining(small_demo, monkeypatc
     assert json.loads((out / "scores_blind.json").read_text())["n"] > 0
 
 
-def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, monkeypatch):
-    mod = _probe_script()
+def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(
+    small_demo, monkeypatch, benchmark_script
+):
+    mod = benchmark_script("demo_vision_probe")
     out, _ = small_demo
     opened = []
     real_open = open
@@ -163,11 +153,13 @@ def test_vision_probe_reads_the_demo_folder_and_never_the_test_file(small_demo, 
     assert res["single_probe_accuracy"] is None or 0.0 <= res["single_probe_accuracy"] <= 1.0
 
 
-def test_single_choice_probe_answers_the_most_probable_option_and_skips_unprobed_ones():
+def test_single_choice_probe_answers_the_most_probable_option_and_skips_unprobed_ones(
+    benchmark_script,
+):
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    mod = _probe_script()
+    mod = benchmark_script("demo_vision_probe")
     # feature j says finding j is present: each probe learns its own coordinate
     names = ["Cardiomegaly", "Edema", "Pneumothorax", "Pleural Effusion"]
     x = np.eye(4).repeat(5, axis=0)
@@ -189,8 +181,8 @@ def test_single_choice_probe_answers_the_most_probable_option_and_skips_unprobed
     assert mod.single_choice_probe(items, clfs, np.eye(4), rows) == (1, 2)
 
 
-def test_image_reliance_answers_with_own_and_shuffled_images(small_demo):
-    mod = _probe_script()
+def test_image_reliance_answers_with_own_and_shuffled_images(small_demo, benchmark_script):
+    mod = benchmark_script("demo_vision_probe")
     out, _ = small_demo
     n = sum(it.task == "binary" for it in read_records(out / "val_bench.jsonl", BenchItem))
     res = mod.image_reliance(out, out / "seed0" / "sft")

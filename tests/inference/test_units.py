@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -19,8 +17,6 @@ from cxreason.inference.impression import (
 from cxreason.inference.reader import ReaderError, ReaderLog, validate_decision
 from cxreason.inference.safety import InputRefused, decode_data_url
 from cxreason.records import BenchItem
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_schema_file_is_shipped_and_strict():
@@ -174,12 +170,8 @@ def test_viewer_default_root_covers_absolute_paths(tmp_path):
         narrow.resolve(str(tmp_path / "imgs" / "a.png"))
 
 
-def test_serve_load_script(tiny_model, tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "serve_load", REPO / "benchmarks" / "serve_load.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_serve_load_script(tiny_model, tmp_path, benchmark_script):
+    mod = benchmark_script("serve_load")
     rc = mod.main(
         [
             "--model",

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_reward_hacking_ranks_the_reference_first_under_our_recipes(tiny_bench, tmp_path):
+def test_reward_hacking_ranks_the_reference_first_under_our_recipes(
+    tiny_bench, tmp_path, benchmark_script
+):
     """On the synthetic fixture (short chains: the tiny recipe's length band fits them; the GPU
     recipes' bands are for real chains and are checked on real reports below)."""
-    mod = _load("reward_hacking")
+    mod = benchmark_script("reward_hacking")
     recipes = [RECIPES / r / "grpo.yaml" for r in ("tiny", "chestx_reasoner_7b")]
     rc = mod.main(
         ["--bench", str(tiny_bench), "--out", str(tmp_path), "--recipes", *map(str, recipes)]
@@ -41,12 +34,14 @@ def test_reward_hacking_ranks_the_reference_first_under_our_recipes(tiny_bench, 
     assert "| `tiny/grpo.yaml`" in table and "**HACKED**" in table
 
 
-def test_gpu_recipes_rank_the_reference_first_on_real_reports(openi_reports, tmp_path):
+def test_gpu_recipes_rank_the_reference_first_on_real_reports(
+    openi_reports, tmp_path, benchmark_script
+):
     """The GPU recipes' weighted rewards on mined chains of the shared Open-I reports."""
     from cxreason.bench.build import BuildConfig, build_bench
 
     build_bench(BuildConfig(input=openi_reports, out=tmp_path / "bench"))
-    mod = _load("reward_hacking")
+    mod = benchmark_script("reward_hacking")
     recipes = [RECIPES / r / "grpo.yaml" for r in ("qwen2_vl_7b", "qwen2_5_vl_3b")]
     args = ["--bench", str(tmp_path / "bench" / "bench.jsonl"), "--out", str(tmp_path / "o")]
     assert mod.main([*args, "--max-items", "300", "--recipes", *map(str, recipes)]) == 0
@@ -58,8 +53,8 @@ def test_gpu_recipes_rank_the_reference_first_on_real_reports(openi_reports, tmp
 
 
 @pytest.mark.slow  # builds the full 151k-token Qwen tokenizer
-def test_reward_hacking_scores_nv_semantics_in_tokens(tiny_bench, tmp_path):
-    mod = _load("reward_hacking")
+def test_reward_hacking_scores_nv_semantics_in_tokens(tiny_bench, tmp_path, benchmark_script):
+    mod = benchmark_script("reward_hacking")
     rc = mod.main(
         [
             "--bench", str(tiny_bench), "--out", str(tmp_path),
@@ -77,8 +72,8 @@ def test_reward_hacking_scores_nv_semantics_in_tokens(tiny_bench, tmp_path):
 
 
 @pytest.mark.slow
-def test_sft_image_memory_script_small(tmp_path):
-    mod = _load("sft_image_memory")
+def test_sft_image_memory_script_small(tmp_path, benchmark_script):
+    mod = benchmark_script("sft_image_memory")
     rc = mod.main(
         ["--out", str(tmp_path), "--small", "4", "--large", "8", "--eager", "4", "--size", "600"]
     )
@@ -88,8 +83,8 @@ def test_sft_image_memory_script_small(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_overhead_script_small(tmp_path):
-    mod = _load("train_overhead")
+def test_train_overhead_script_small(tmp_path, benchmark_script):
+    mod = benchmark_script("train_overhead")
     mod.main(
         ["--out", str(tmp_path), "--items", "8", "--sft-steps", "2", "--grpo-steps", "1",
          "--batch", "4", "--repeats", "1"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -36,12 +34,9 @@ def test_plot_reward_curve_writes_png(tmp_path):
 
 
 @pytest.mark.slow
-def test_grpo_learns_benchmark(tmp_path):
+def test_grpo_learns_benchmark(tmp_path, benchmark_script):
     """GRPO's reward rises: last-K mean > first-K mean + 2 SE (benchmarks/grpo_learns.py)."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpo_learns.py"
-    spec = importlib.util.spec_from_file_location("grpo_learns", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("grpo_learns")
     rc = mod.main(["--out", str(tmp_path / "gl")])
     figs = json.loads((tmp_path / "gl" / "grpo_learns.json").read_text())
     assert rc == 0 and figs["gain"] > 2 * figs["se_gain"], figs
@@ -50,13 +45,10 @@ def test_grpo_learns_benchmark(tmp_path):
 
 
 @pytest.mark.slow
-def test_grpo_learns_benchmark_mixed_samples(tmp_path):
+def test_grpo_learns_benchmark_mixed_samples(tmp_path, benchmark_script):
     """One GRPO run mixing answer-only and reasoning prompts learns, and the process rewards
     scored exactly the reasoning samples at every step (benchmarks/grpo_learns.py --mixed)."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "grpo_learns.py"
-    spec = importlib.util.spec_from_file_location("grpo_learns", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("grpo_learns")
     rc = mod.main(["--mixed", "--out", str(tmp_path / "gl")])
     figs = json.loads((tmp_path / "gl" / "grpo_learns.json").read_text())
     assert figs["process_rewards"]["only_reasoning_samples"], figs["process_rewards"]

@@ -40,6 +40,13 @@ def demo(
         metavar="N",
         help="Random-label phantoms added to the vision warm-up (default 0: train images only).",
     ),
+    vision_steps: int = typer.Option(
+        None,
+        "--vision-steps",
+        min=1,
+        metavar="N",
+        help="Steps of the vision warm-up (default 1000; 600 with --fast).",
+    ),
     read_steps: int = typer.Option(
         None,
         "--read-steps",
@@ -75,6 +82,8 @@ def demo(
         cfg.augment = augment
     if vision_synthetic is not None:
         cfg.vision_synthetic = vision_synthetic
+    if vision_steps is not None:
+        cfg.vision_steps = vision_steps
     if read_steps is not None:
         cfg.read_steps = read_steps
     if text_layers is not None:
