@@ -18,6 +18,10 @@ the ablation compares arms that differ only in the process reward. Writes
 ``cxreason demo --seeds`` does) instead of the first, so a setting can be checked over seeds.
 ``--sft-overrides "..."`` / ``--grpo-overrides "..."`` change the demo's SFT (and read) stage and
 every GRPO arm (e.g. ``--sft-overrides "--freeze_merger true --verdict_step true"``).
+``--curve EVERY`` keeps a GRPO checkpoint every EVERY steps and scores each on validation (a
+learning curve, appended to ``variants.md``); ``--process-only`` trains only the outcome +
+process arm. ``--subdir`` keeps a comparison in its own folder; its stages are named
+``NAME@SUBDIR`` so comparisons never reuse or remove each other's outputs.
 
 ``--reading SEEDS`` (with ``--read-steps N``) asks a narrower question instead: per seed, does
 the answer-only read stage learn to read the image? It trains each seed up to the read stage
