@@ -119,7 +119,8 @@ def run_variants(
     process_only: bool = False,
 ) -> dict:
     """SFT of one training seed (``train_seed_``, default the demo's first), then each variant's
-    two GRPO arms from it, all scored on validation (the data stay those of ``cfg.seed``)."""
+    two GRPO arms from it (only the process arm with ``process_only``), all scored on
+    validation (the data stay those of ``cfg.seed``); ``curve``: also every saved checkpoint."""
     runner, data, vdir = _prepare(cfg, subdir)
     seed = cfg.seed_list[0] if train_seed_ is None else train_seed_
     run = train_seed(cfg, runner, data, seed, stop_after="sft")
@@ -364,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         help="Rewrite the table from OUT/variants/variants.json without training anything.",
     )
     args = ap.parse_args(argv)
+    if args.curve < 0:
+        ap.error(f"--curve EVERY must be 0 (off) or a positive step count, got {args.curve}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     projections = args.projections if args.projections and args.projections.exists() else None
     cfg = DemoConfig(

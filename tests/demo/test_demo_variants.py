@@ -119,6 +119,8 @@ def test_curve_scores_every_saved_checkpoint_on_validation(
     md = mod.curve_markdown(res)
     assert md.count("| base | process |") == 2 and "outcome" not in md
     assert mod.curve_markdown({"variants": [{"name": "x", "arms": {}}]}) == ""
+    with pytest.raises(SystemExit):  # argparse's error: a negative step count is refused
+        mod.main(["--out", str(out), "--curve", "-5"])
 
 
 def test_vision_steps_option_reaches_the_demo_config(monkeypatch, tmp_path):
