@@ -22,15 +22,22 @@ def test_outcome_arm_keeps_the_variants_outcome_weights(benchmark_script):
     assert outcome_only_overrides(recipe)[-2:] == ["0.5", "1.0"]  # the recipe's own weights
 
 
+def _tiny_config(out, reports, projections, **overrides) -> DemoConfig:
+    """The demo at toy sizes (8 held-out items, 2 renders, 2 warm-up and 2 SFT steps)."""
+    sizes = dict(
+        max_eval_items=8, eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
+        sft_overrides=["--max_steps", "2"],
+    )  # fmt: skip
+    return DemoConfig(out=out, reports=reports, projections=projections, **(sizes | overrides))
+
+
 @pytest.fixture(scope="module")
 def variants_run(tmp_path_factory, openi_reports, openi_projections, benchmark_script):
     mod = benchmark_script("demo_variants")
     out = tmp_path_factory.mktemp("variants")
-    cfg = DemoConfig(
-        out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
-        eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
-        sft_overrides=["--max_steps", "2"], grpo_overrides=["--freeze_merger", "true"],
-    )  # fmt: skip
+    cfg = _tiny_config(
+        out, openi_reports, openi_projections, grpo_overrides=["--freeze_merger", "true"]
+    )
     variants = (("base", []), ("heavier process", ["--reward_weights", "0.5", "1.0", "2", "2"]))
     return mod, out, mod.run_variants(cfg, variants=variants, steps=1)
 
@@ -62,11 +69,7 @@ def test_train_seed_trains_another_seed_on_the_same_data(
     variants_run, openi_reports, openi_projections
 ):
     mod, out, _ = variants_run
-    cfg = DemoConfig(
-        out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
-        eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
-        sft_overrides=["--max_steps", "2"], text_layers=3,
-    )  # fmt: skip
+    cfg = _tiny_config(out, openi_reports, openi_projections, text_layers=3)
     before = (out / "val_bench.jsonl").read_text()
     res = mod.run_variants(cfg, variants=(("base", []),), steps=1, subdir="s1", train_seed_=1)
     assert res["seed"] == 1 and (out / "seed1" / "sft").exists()
@@ -92,11 +95,7 @@ def test_curve_scores_every_saved_checkpoint_on_validation(
     variants_run, openi_reports, openi_projections
 ):
     mod, out, _ = variants_run
-    cfg = DemoConfig(
-        out=out, reports=openi_reports, projections=openi_projections, max_eval_items=8,
-        eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
-        sft_overrides=["--max_steps", "2"],
-    )  # fmt: skip
+    cfg = _tiny_config(out, openi_reports, openi_projections)
     res = mod.run_variants(
         cfg, variants=(("base", []),), steps=2, subdir="curve", curve=1, process_only=True
     )
@@ -168,11 +167,7 @@ def test_reading_study_measures_the_read_stage_per_seed(
     import yaml
 
     mod = benchmark_script("demo_variants")
-    cfg = DemoConfig(
-        out=tmp_path / "r", reports=openi_reports, projections=openi_projections,
-        max_eval_items=8, eval_renders={"binary": 2, "single": 1}, augment=0, vision_steps=2,
-        read_steps=0,
-    )  # fmt: skip
+    cfg = _tiny_config(tmp_path / "r", openi_reports, openi_projections, read_steps=0)
     with pytest.raises(SystemExit, match="needs --read-steps"):
         mod.reading_study(cfg, [0])
     cfg.read_steps, cfg.sft_overrides = 1, ["--max_steps", "5", "--freeze_merger", "true"]
