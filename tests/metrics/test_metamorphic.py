@@ -75,6 +75,27 @@ def test_side_and_change_in_factuality_and_effectiveness():
     assert rr.completeness("There is a left pleural effusion.", " ".join(steps)) == 0.0
 
 
+def test_a_side_stated_once_holds_for_the_findings_later_mentions():
+    # openi_single-137 of the judged half: the judge scored this step 0 (the device is on the
+    # left); before side inheritance, "the device" (no side) matched the right-sided claim.
+    ref = [
+        "The X-ray shows a device on the left chest wall with leads towards the heart.",
+        "This confirms an implanted medical device.",
+    ]
+    step = "A right-sided dialysis catheter is visible, confirming an implanted medical device."
+    assert rr.effectiveness([step], ref) == 0.0
+    assert rr.effectiveness([step.replace("right", "left")], ref) == 1.0
+    report = "Left-sided pacemaker. The device is in place."
+    assert rr.factuality("A right-sided pacemaker is seen. The device is in place.", report) == 0.0
+    # two sides stated: an unsided mention stays open (matches either)
+    two = "Left pleural effusion. Small right pleural effusion. The effusion is small."
+    assert rr.entities(two)[-1].side is None
+    assert rr.factuality("There is a right pleural effusion.", two) == 1.0
+    # polarity is kept apart: "no right effusion" does not give the present effusion a side
+    neg = rr.entities("No right pleural effusion. There is a pleural effusion.")
+    assert [e.side for e in neg] == ["right", None]
+
+
 def test_hypothetical_sentences_leave_factuality_alone(built_items):
     items = _with_reference(built_items)
     changes = []

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -58,8 +58,9 @@ from cxreason.vocab import NO_FINDING
 #: Version of the offline metric's definition, recorded in scores.json (meta.metric_version)
 #: and in the demo's evaluation fingerprints, so a changed definition rescores instead of
 #: reusing stale scores. Bump it on any change to what a part counts, the labeler's reading
-#: included. 2026-11-30: contractions of "not" negate (docs/labeling.md).
-METRIC_VERSION = "radrscore-offline-2026-11-30"
+#: included. 2026-11-30: contractions of "not" negate (docs/labeling.md); .2: a side stated once
+#: holds for the finding's unsided mentions (:func:`inherit_sides`).
+METRIC_VERSION = "radrscore-offline-2026-11-30.2"
 
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
 #: by benchmarks/calibrate_threshold.py on Open-I report sentences).
@@ -150,7 +151,33 @@ def _claims(text: str, contexts: frozenset[str]) -> tuple[Claim, ...]:
     for m in extract_annotated(text or ""):
         if m.context in contexts:
             spans.setdefault((m.start, m.end), []).append(entity_from_mention(m))
-    return tuple(dict.fromkeys(tuple(dict.fromkeys(es)) for es in spans.values()))
+    return tuple(dict.fromkeys(tuple(dict.fromkeys(es)) for es in inherit_sides(spans.values())))
+
+
+def inherit_sides(claims_: Iterable[Sequence[Entity]]) -> list[tuple[Entity, ...]]:
+    """Give a finding's unsided mentions the side the same text states for it, when it states
+    exactly one (per concept and polarity): "a device on the left chest wall ... confirming an
+    implanted medical device" is one left-sided device, so "a right-sided device" disagrees
+    with both mentions. A text that states two sides (or none) leaves its unsided mentions
+    unstated (they match either side)."""
+    cs = [tuple(c) for c in claims_]
+    sides: dict[tuple[str, str], set[str]] = {}
+    for c in cs:
+        for e in c:
+            if e.side:
+                sides.setdefault((e.concept, e.polarity), set()).add(e.side)
+    only = {k: next(iter(v)) for k, v in sides.items() if len(v) == 1}
+    if not only:
+        return cs
+    return [
+        tuple(
+            replace(e, side=only[(e.concept, e.polarity)])
+            if e.side is None and (e.concept, e.polarity) in only
+            else e
+            for e in c
+        )
+        for c in cs
+    ]
 
 
 @lru_cache(maxsize=200_000)
@@ -294,7 +321,8 @@ def _norm_step(s: str) -> str:
 @lru_cache(maxsize=20_000)
 def _steps_index(reference_steps: tuple[str, ...]) -> EntityIndex:
     """One index over the entities of all reference steps."""
-    return EntityIndex(e for r in reference_steps for e in entities(r))
+    ref_claims = (c for r in reference_steps for c in claims(r))
+    return EntityIndex(e for c in inherit_sides(ref_claims) for e in c)
 
 
 @lru_cache(maxsize=100_000)
