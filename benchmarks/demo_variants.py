@@ -43,14 +43,13 @@ from pathlib import Path
 from cxreason.demo.pipeline import (
     DemoConfig,
     _train_stage,
+    evaluate_model,
     outcome_only_overrides,
     pin_cpu_numerics,
-    predict_and_score,
     prepare_data,
     train_seed,
 )
 from cxreason.demo.stages import StageRunner
-from cxreason.metrics.radrscore import METRIC_VERSION
 from cxreason.records import atomic_writer, write_json
 
 log = logging.getLogger("demo_variants")
@@ -132,12 +131,8 @@ def run_variants(
 
     def evaluate(name: str, model_dir: Path, fp: str) -> dict:
         pred, sdir = vdir / f"pred_{name}.jsonl", vdir / f"score_{name}"
-        runner.run(
-            stage_name(f"val_{name}", subdir),
-            {"model": fp, "eval": data.fingerprint, "metric": METRIC_VERSION},
-            lambda: predict_and_score(data, model_dir, pred, sdir, 160, split="validation"),
-            outputs=(pred, sdir),
-        )
+        stage = stage_name(f"val_{name}", subdir)
+        evaluate_model(runner, stage, data, model_dir, fp, pred, sdir, 160, split="validation")
         return json.loads((sdir / "scores.json").read_text())
 
     results["sft"] = evaluate("sft", sft_dir, fp_sft)
@@ -340,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
         help="Decoder layers of the tiny VLM's language model (the demo's setting by default).",
     )  # fmt: skip
     ap.add_argument(
+        "--text-hidden", type=int, default=DemoConfig.text_hidden, metavar="N",
+        help="Hidden size of the tiny VLM's language model (the demo's setting by default).",
+    )  # fmt: skip
+    ap.add_argument(
         "--only", default=None, metavar="I,J",
         help="Run only these variants (0-based indices into VARIANTS).",
     )  # fmt: skip
@@ -378,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.vision_steps = args.vision_steps
     cfg.read_steps = args.read_steps
     cfg.text_layers = args.text_layers
+    cfg.text_hidden = args.text_hidden
     cfg.sft_overrides = [*cfg.sft_overrides, *shlex.split(args.sft_overrides)]
     cfg.grpo_overrides = [*cfg.grpo_overrides, *shlex.split(args.grpo_overrides)]
     if args.reading:

@@ -69,14 +69,23 @@ def test_train_seed_trains_another_seed_on_the_same_data(
     variants_run, openi_reports, openi_projections
 ):
     mod, out, _ = variants_run
-    cfg = _tiny_config(out, openi_reports, openi_projections, text_layers=3)
+    cfg = _tiny_config(out, openi_reports, openi_projections, text_layers=3, text_hidden=64)
     before = (out / "val_bench.jsonl").read_text()
     res = mod.run_variants(cfg, variants=(("base", []),), steps=1, subdir="s1", train_seed_=1)
     assert res["seed"] == 1 and (out / "seed1" / "sft").exists()
     assert (out / "val_bench.jsonl").read_text() == before  # the demo's data, not re-rendered
-    for model in ("model_init", "sft"):  # --text-layers: a deeper language model throughout
+    for model in ("model_init", "sft"):  # --text-layers/--text-hidden reach every model
         conf = json.loads((out / "seed1" / model / "config.json").read_text())
         assert conf["text_config"]["num_hidden_layers"] == 3, model
+        assert conf["text_config"]["hidden_size"] == 64, model
+        assert conf["vision_config"]["out_hidden_size"] == 64, model  # the merger follows
+
+
+def test_default_width_keeps_old_init_fingerprints():
+    from cxreason.demo.pipeline import _init_fingerprint
+
+    assert _init_fingerprint(DemoConfig(), 0) == {"seed": 0, "size": 112, "layers": 2}
+    assert _init_fingerprint(DemoConfig(text_hidden=256), 1)["hidden"] == 256
 
 
 def test_text_layers_option_reaches_the_demo_config(monkeypatch, tmp_path):
@@ -86,9 +95,10 @@ def test_text_layers_option_reaches_the_demo_config(monkeypatch, tmp_path):
 
     seen = []
     monkeypatch.setattr(demo, "run_demo", lambda cfg, force=False: seen.append(cfg) or {})
-    result = CliRunner().invoke(cli.app, ["demo", "--out", str(tmp_path), "--text-layers", "4"])
-    assert seen and seen[0].text_layers == 4, result.output
-    assert DemoConfig().text_layers == 2  # the default demo is unchanged
+    args = ["demo", "--out", str(tmp_path), "--text-layers", "4", "--text-hidden", "256"]
+    result = CliRunner().invoke(cli.app, args)
+    assert seen and seen[0].text_layers == 4 and seen[0].text_hidden == 256, result.output
+    assert (DemoConfig().text_layers, DemoConfig().text_hidden) == (2, 128)  # default unchanged
 
 
 def test_curve_scores_every_saved_checkpoint_on_validation(

@@ -61,6 +61,13 @@ def demo(
         metavar="N",
         help="Decoder layers of the tiny VLM's language model (default 2).",
     ),
+    text_hidden: int = typer.Option(
+        None,
+        "--text-hidden",
+        min=8,
+        metavar="N",
+        help="Hidden size (width) of the tiny VLM's language model (default 128).",
+    ),
     sft_steps: int = typer.Option(None, help="Override the SFT recipe's length (max_steps)."),
     grpo_steps: int = typer.Option(None, help="Override the GRPO recipe's max_steps."),
 ) -> None:
@@ -88,6 +95,8 @@ def demo(
         cfg.read_steps = read_steps
     if text_layers is not None:
         cfg.text_layers = text_layers
+    if text_hidden is not None:
+        cfg.text_hidden = text_hidden
     if sft_steps is not None:
         cfg.sft_overrides += ["--max_steps", str(sft_steps)]
     if grpo_steps is not None:

@@ -45,6 +45,8 @@ class DemoConfig:
     image_size: int = 112
     #: Decoder layers of the tiny VLM's language model.
     text_layers: int = 2
+    #: Hidden size (width) of the tiny VLM's language model; the merger projects to it.
+    text_hidden: int = 128
     train_tasks: tuple[str, ...] = ("binary", "single")
     eval_tasks: tuple[str, ...] = ("binary", "single")
     #: Phantom renders of each held-out (validation and test) study per task, the original
@@ -283,6 +285,15 @@ def run_baselines(cfg: DemoConfig, runner: StageRunner, data: DemoData) -> dict[
     return result
 
 
+def _init_fingerprint(cfg: DemoConfig, seed: int) -> dict:
+    """What the random-init model depends on. The width enters only when it is not the default
+    128, so demo folders made before ``text_hidden`` existed keep their trained models."""
+    fp = {"seed": seed, "size": cfg.image_size, "layers": cfg.text_layers}
+    if cfg.text_hidden != DemoConfig.text_hidden:
+        fp["hidden"] = cfg.text_hidden
+    return fp
+
+
 @dataclass
 class SeedRun:
     """One seed's models and where their test scores are."""
@@ -315,10 +326,11 @@ def train_seed(
     init_dir = root / "model_init"
     fp_init = runner.run(
         "init" + tag,
-        {"seed": seed, "size": cfg.image_size, "layers": cfg.text_layers},
+        _init_fingerprint(cfg, seed),
         lambda: _cli([
             "model", "init-tiny", init_dir, "--seed", seed,
             "--image-size", cfg.image_size, "--layers", cfg.text_layers,
+            "--hidden", cfg.text_hidden,
         ]),
         outputs=(init_dir,),
     )  # fmt: skip
@@ -422,36 +434,62 @@ def evaluate_seed(
     cfg: DemoConfig, runner: StageRunner, data: DemoData, run: SeedRun, systems: Sequence[str]
 ) -> None:
     """CoT predictions of each system on the test file, scored with ``cxreason score``."""
-    from cxreason.inference.predict import progress_path
-
     for name in systems:
         model_dir, fp_model = run.models[name]
-        pred = run.root / f"pred_{name}.jsonl"
-        sdir = run.score_dir(name)
         tokens = cfg.untrained_max_new_tokens if name == "untrained" else 160
-        runner.run(
-            f"eval_{name}@seed{run.seed}",
-            {
-                "model": fp_model,
-                "eval": data.fingerprint,
-                "tokens": tokens,
-                "metric": METRIC_VERSION,
-            },
-            lambda m=model_dir, p=pred, d=sdir, t=tokens: predict_and_score(data, m, p, d, t),
-            outputs=(pred, progress_path(pred), sdir),
-        )
+        evaluate_model(
+            runner, f"eval_{name}@seed{run.seed}", data, model_dir, fp_model,
+            run.root / f"pred_{name}.jsonl", run.score_dir(name), tokens,
+        )  # fmt: skip
 
 
-def predict_and_score(
-    data: DemoData, model_dir: Path, pred: Path, sdir: Path, tokens: int, split: str = "test"
+def evaluate_model(
+    runner: StageRunner,
+    stage: str,
+    data: DemoData,
+    model_dir: Path,
+    fp_model: str,
+    pred: Path,
+    sdir: Path,
+    tokens: int,
+    split: str = "test",
 ) -> None:
-    bench = data.test if split == "test" else data.validation
+    """Two resumable stages: ``stage`` predicts (greedy CoT, ``tokens`` new tokens at most) and
+    ``stage`` + ``.score`` scores. Only the score stage depends on ``METRIC_VERSION``, so a new
+    metric definition rescores the saved predictions without generating them again."""
+    from cxreason.inference.predict import progress_path
+
+    fp_pred = runner.run(
+        stage,
+        {"model": fp_model, "eval": data.fingerprint, "tokens": tokens, "split": split},
+        lambda: predict(data, model_dir, pred, tokens, split),
+        outputs=(pred, progress_path(pred)),
+    )
+    runner.run(
+        stage + ".score",
+        {"pred": fp_pred, "metric": METRIC_VERSION},
+        lambda: score(data, pred, sdir, split),
+        outputs=(sdir,),
+    )
+
+
+def predict(data: DemoData, model_dir: Path, pred: Path, tokens: int, split: str = "test") -> None:
+    """Greedy CoT predictions of ``model_dir`` on the ``split`` file (resumable)."""
     _cli([
-        "predict", "--model", model_dir, "--bench", bench, "--out", pred,
+        "predict", "--model", model_dir, "--bench", _split_bench(data, split), "--out", pred,
         "--images", data.images, "--mode", "cot", "--batch-size", "16",
         "--max-new-tokens", tokens, "--split", split,
     ])  # fmt: skip
+
+
+def score(data: DemoData, pred: Path, sdir: Path, split: str = "test") -> None:
+    """``cxreason score`` of ``pred`` against the ``split`` file."""
+    bench = _split_bench(data, split)
     _cli(["score", "--bench", bench, "--pred", pred, "--out", sdir, "--split", split])
+
+
+def _split_bench(data: DemoData, split: str) -> Path:
+    return data.test if split == "test" else data.validation
 
 
 def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
