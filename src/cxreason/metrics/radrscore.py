@@ -59,8 +59,9 @@ from cxreason.vocab import NO_FINDING
 #: and in the demo's evaluation fingerprints, so a changed definition rescores instead of
 #: reusing stale scores. Bump it on any change to what a part counts, the labeler's reading
 #: included. 2026-11-30: contractions of "not" negate (docs/labeling.md); .2: a side stated once
-#: holds for the finding's unsided mentions (:func:`inherit_sides`).
-METRIC_VERSION = "radrscore-offline-2026-11-30.2"
+#: holds for the finding's unsided mentions (:func:`inherit_sides`); .3: in the index of
+#: discussed mentions too (effectiveness), so the rule holds wherever sides are compared.
+METRIC_VERSION = "radrscore-offline-2026-11-30.3"
 
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
 #: by benchmarks/calibrate_threshold.py on Open-I report sentences).
@@ -310,7 +311,8 @@ def _discussed(text: str) -> EntityIndex:
     """Index of every mention of ``text``, asserted or not (what the text talks about)."""
     from cxreason.labeling.extract import extract_annotated
 
-    return EntityIndex(entity_from_mention(m) for m in extract_annotated(text or ""))
+    mentions = ((entity_from_mention(m),) for m in extract_annotated(text or ""))
+    return EntityIndex(e for c in inherit_sides(mentions) for e in c)
 
 
 @lru_cache(maxsize=200_000)
