@@ -462,18 +462,18 @@ def evaluate_model(
     fp_pred = runner.run(
         stage,
         {"model": fp_model, "eval": data.fingerprint, "tokens": tokens, "split": split},
-        lambda: predict(data, model_dir, pred, tokens, split),
+        lambda: _predict(data, model_dir, pred, tokens, split),
         outputs=(pred, progress_path(pred)),
     )
     runner.run(
         stage + ".score",
         {"pred": fp_pred, "metric": METRIC_VERSION},
-        lambda: score(data, pred, sdir, split),
+        lambda: _score(data, pred, sdir, split),
         outputs=(sdir,),
     )
 
 
-def predict(data: DemoData, model_dir: Path, pred: Path, tokens: int, split: str = "test") -> None:
+def _predict(data: DemoData, model_dir: Path, pred: Path, tokens: int, split: str = "test") -> None:
     """Greedy CoT predictions of ``model_dir`` on the ``split`` file (resumable)."""
     _cli([
         "predict", "--model", model_dir, "--bench", _split_bench(data, split), "--out", pred,
@@ -482,7 +482,7 @@ def predict(data: DemoData, model_dir: Path, pred: Path, tokens: int, split: str
     ])  # fmt: skip
 
 
-def score(data: DemoData, pred: Path, sdir: Path, split: str = "test") -> None:
+def _score(data: DemoData, pred: Path, sdir: Path, split: str = "test") -> None:
     """``cxreason score`` of ``pred`` against the ``split`` file."""
     bench = _split_bench(data, split)
     _cli(["score", "--bench", bench, "--pred", pred, "--out", sdir, "--split", split])

@@ -322,7 +322,8 @@ def _norm_step(s: str) -> str:
 
 @lru_cache(maxsize=20_000)
 def _steps_index(reference_steps: tuple[str, ...]) -> EntityIndex:
-    """One index over the entities of all reference steps."""
+    """One index over the entities of all reference steps, read as one text (a side one step
+    states holds for the finding's unsided mentions in the others: :func:`inherit_sides`)."""
     ref_claims = (c for r in reference_steps for c in claims(r))
     return EntityIndex(e for c in inherit_sides(ref_claims) for e in c)
 
