@@ -209,6 +209,7 @@ def reading_study(cfg: DemoConfig, seeds: list[int], subdir: str = "reading") ->
     res = {
         "read_steps": cfg.read_steps,
         "vision_synthetic": cfg.vision_synthetic,
+        "read_corpus": cfg.read_corpus,
         "sft_overrides": cfg.sft_overrides,
         "seeds": [],
     }
@@ -235,7 +236,8 @@ def reading_markdown(res: dict) -> str:
     lines += [
         "",
         f"Read stage of {res['read_steps']} steps (SFT overrides: {over}; random-label "
-        f"phantoms: {res['vision_synthetic']}); validation binary items, direct mode.",
+        f"phantoms in the vision warm-up: {res['vision_synthetic']}, in the reading corpus: "
+        f"{res.get('read_corpus', 0)}); validation binary items, direct mode.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -331,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Answer-only binary SFT steps before the CoT SFT (the demo's setting by default).",
     )  # fmt: skip
     ap.add_argument(
+        "--read-corpus", type=int, default=DemoConfig.read_corpus, metavar="N",
+        help="Random-label phantoms whose answer-only binary items join the SFT (the demo's "
+        "setting by default).",
+    )  # fmt: skip
+    ap.add_argument(
         "--text-layers", type=int, default=DemoConfig.text_layers, metavar="N",
         help="Decoder layers of the tiny VLM's language model (the demo's setting by default).",
     )  # fmt: skip
@@ -376,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.vision_steps is not None:
         cfg.vision_steps = args.vision_steps
     cfg.read_steps = args.read_steps
+    cfg.read_corpus = args.read_corpus
     cfg.text_layers = args.text_layers
     cfg.text_hidden = args.text_hidden
     cfg.sft_overrides = [*cfg.sft_overrides, *shlex.split(args.sft_overrides)]

@@ -96,9 +96,13 @@ def test_text_layers_option_reaches_the_demo_config(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(demo, "run_demo", lambda cfg, force=False: seen.append(cfg) or {})
     args = ["demo", "--out", str(tmp_path), "--text-layers", "4", "--text-hidden", "256"]
-    result = CliRunner().invoke(cli.app, args)
+    result = CliRunner().invoke(cli.app, [*args, "--read-corpus", "1500"])
     assert seen and seen[0].text_layers == 4 and seen[0].text_hidden == 256, result.output
+    assert seen[0].read_corpus == 1500
     assert (DemoConfig().text_layers, DemoConfig().text_hidden) == (2, 128)  # default unchanged
+    assert (
+        DemoConfig().read_corpus == 0 and DemoConfig(fast=True, read_corpus=900).read_corpus == 100
+    )
 
 
 def test_curve_scores_every_saved_checkpoint_on_validation(
@@ -192,3 +196,15 @@ def test_reading_study_measures_the_read_stage_per_seed(
     assert conf["script"]["freeze_merger"] is True and conf["training"]["max_steps"] == 1
     assert conf["data"]["n_cot"] == 0 and not (cfg.out / "seed0" / "sft").exists()
     assert "| 1 |" in mod.reading_markdown(res)
+
+
+def test_reward_funcs_reads_the_last_override_or_the_recipe(tmp_path):
+    from cxreason.demo.pipeline import outcome_only_overrides, reward_funcs
+
+    recipe = DemoConfig().grpo_recipe
+    assert reward_funcs(recipe, []) == ["format", "accuracy", "factuality", "completeness"]
+    assert reward_funcs(recipe, outcome_only_overrides(recipe)) == ["format", "accuracy"]
+    over = ["--reward_funcs", "format", "--max_steps", "3", "--reward_funcs", "format", "radrscore"]
+    assert reward_funcs(recipe, over) == ["format", "radrscore"]  # the last one wins
+    (tmp_path / "empty.yaml").write_text("")
+    assert reward_funcs(tmp_path / "empty.yaml", []) == []

@@ -34,7 +34,7 @@ def small_demo(tmp_path_factory, openi_reports, openi_projections):
     cfg = DemoConfig(
         out=out, reports=openi_reports, projections=openi_projections, seeds=2,
         max_eval_items=12, eval_renders={"binary": 3, "single": 1}, augment=0, vision_steps=2,
-        vision_synthetic=12, read_steps=1, grpo_overrides=["--max_steps", "1"],
+        vision_synthetic=12, read_steps=1, read_corpus=5, grpo_overrides=["--max_steps", "1"],
         sft_overrides=["--max_steps", "2", "--freeze_merger", "true", "--verdict_step", "true"],
     )  # fmt: skip
     run_demo(cfg)
@@ -80,7 +80,7 @@ def test_splits_are_kept_apart_and_renders_share_their_study(small_demo):
 def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small_demo):
     out, cfg = small_demo
     marks = {p.stem for p in (out / ".stages").glob("*.json")}
-    stages = ("vision_corpus", "read@seed0", "read@seed1", "sft@seed0", "trained@seed1", "grpo_outcome@seed1",
+    stages = ("vision_corpus", "read_corpus", "read@seed0", "read@seed1", "sft@seed0", "trained@seed1", "grpo_outcome@seed1",
               "eval_untrained@seed0")  # fmt: skip
     assert len(list((out / "vision_synthetic").glob("random_*.png"))) == 12  # one corpus, 2 seeds
     for stage in stages:
@@ -105,6 +105,17 @@ def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small
     # the demo's SFT overrides reach the read stage too; its own step count wins
     assert read["script"]["freeze_merger"] is True and read["training"]["max_steps"] == 1
     assert config("sft")["script"]["verdict_step"] is True
+    # the reading corpus joins both SFT stages; GRPO keeps the train split (reports)
+    for stage in ("model_read", "sft"):
+        assert config(stage)["script"]["bench"] == str(out / "train_sft.jsonl"), stage
+    for stage in ("grpo", "grpo_outcome"):
+        assert config(stage)["script"]["bench"] == str(out / "train_bench.jsonl"), stage
+    train = read_records(out / "train_bench.jsonl", BenchItem)
+    sft = read_records(out / "train_sft.jsonl", BenchItem)
+    assert [it.id for it in sft[: len(train)]] == [it.id for it in train]
+    reading = sft[len(train) :]
+    assert 5 <= len(reading) <= 10 and config("sft")["data"]["n_items"] == len(sft)
+    assert all(it.images[0].startswith(str(out / "read_corpus")) for it in reading)
     assert script("grpo_outcome")["reward_funcs"] == ["format", "accuracy"]
     assert script("grpo")["reward_funcs"] == ["format", "accuracy", "factuality", "completeness"]
     outcome, process = (script(a) for a in ("grpo_outcome", "grpo"))
@@ -113,22 +124,25 @@ def test_rerun_skips_every_stage_and_ablation_arm_drops_the_process_reward(small
     }
 
 
-def test_a_new_metric_version_rescores_without_retraining(small_demo, monkeypatch):
-    """A changed RadRScore definition (METRIC_VERSION) redoes the scoring and the baselines,
-    never the training nor the predictions (they are kept, not generated again)."""
+def test_a_new_metric_version_rescores_and_retrains_only_the_process_arm(small_demo, monkeypatch):
+    """A changed RadRScore definition (METRIC_VERSION) redoes the scoring and the baselines, and
+    the GRPO arm whose process rewards are the metric's functions (and its predictions); the
+    SFT, the outcome-only arm and their predictions are kept, not generated again."""
     from cxreason.demo import pipeline
 
     out, cfg = small_demo
     marks = out / ".stages"
     before = {p.stem: p.stat().st_mtime for p in marks.glob("*.json")}
-    pred = (out / "seed0" / "pred_trained.jsonl").read_text()
+    pred = (out / "seed0" / "pred_sft.jsonl").read_text()
     monkeypatch.setattr(pipeline, "METRIC_VERSION", "radrscore-offline-test")
     run_demo(cfg)
     after = {p.stem: p.stat().st_mtime for p in marks.glob("*.json")}
     redone = {k for k in before if after[k] != before[k]}
-    assert redone == {k for k in before if k.endswith(".score") or k.startswith("baseline_")}
-    assert any(k.startswith("eval_") and k.endswith(".score") for k in redone)
-    assert (out / "seed0" / "pred_trained.jsonl").read_text() == pred
+    process_arm = {f"{s}@seed{n}" for s in ("trained", "eval_trained") for n in (0, 1)}
+    rescored = {k for k in before if k.endswith(".score") or k.startswith("baseline_")}
+    assert redone == rescored | process_arm
+    assert {"eval_sft@seed0.score", "eval_grpo_outcome@seed1.score"} <= redone
+    assert (out / "seed0" / "pred_sft.jsonl").read_text() == pred
     assert json.loads((out / "scores_blind.json").read_text())["n"] > 0
 
 

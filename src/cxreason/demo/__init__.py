@@ -54,6 +54,13 @@ def demo(
         metavar="N",
         help="Answer-only binary SFT steps before the CoT SFT (default 0: none).",
     ),
+    read_corpus: int = typer.Option(
+        None,
+        "--read-corpus",
+        min=0,
+        metavar="N",
+        help="Random-label phantoms whose answer-only binary items join the SFT (default 0).",
+    ),
     text_layers: int = typer.Option(
         None,
         "--text-layers",
@@ -93,6 +100,8 @@ def demo(
         cfg.vision_steps = vision_steps
     if read_steps is not None:
         cfg.read_steps = read_steps
+    if read_corpus is not None:
+        cfg.read_corpus = read_corpus
     if text_layers is not None:
         cfg.text_layers = text_layers
     if text_hidden is not None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cxreason.labeling import label_report, split_sentences
-from cxreason.records import Study, report_text
+from cxreason.records import BenchItem, Study, report_text
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +131,43 @@ def render_random_phantoms(
             tmp.replace(path)
         out.append((str(path), labels))
     return out
+
+
+def reading_items(corpus: Sequence[tuple[str, dict[str, str]]], seed: int = 0) -> list[BenchItem]:
+    """Answer-only binary items on random-label phantoms: per image, one "Yes" question about
+    a finding it shows (when it shows any) and one "No" question about a finding it does not.
+
+    A reading corpus for the SFT: the train split asks about some findings only a few times
+    (2 consolidation and 4 pneumothorax items in the demo), too few to learn to read them from;
+    here every finding is asked about with both answers, on images whose findings are drawn
+    independently of each other. No reasoning chain (no report to mine one from), so the SFT
+    uses the direct prompt for them. Deterministic in ``(corpus, seed)``.
+    """
+    import random
+
+    from cxreason import prompts
+    from cxreason.vocab import FINDING_LABELS, PRESENT
+
+    rng = random.Random(f"reading:{seed}")
+    items: list[BenchItem] = []
+    for path, labels in corpus:
+        stem = Path(path).stem
+        shown = [lb for lb in FINDING_LABELS if labels.get(lb) == PRESENT]
+        absent = [lb for lb in FINDING_LABELS if lb not in shown]
+        picks = ([(rng.choice(shown), "A")] if shown else []) + [(rng.choice(absent), "B")]
+        for label, answer in picks:
+            items.append(
+                BenchItem(
+                    id=f"synthetic-read-{stem}-{label.lower().replace(' ', '-')}",
+                    study_id=stem,
+                    task="binary",
+                    question=prompts.BINARY_TEMPLATE.format(finding=label.lower()),
+                    options={"A": "Yes", "B": "No"},
+                    answer=answer,
+                    answer_labels=[label] if answer == "A" else [],
+                    images=[str(path)],
+                    report="",
+                    split="train",
+                )
+            )
+    return items

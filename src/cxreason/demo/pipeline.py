@@ -71,6 +71,10 @@ class DemoConfig:
     #: validation it learned to read with one trainer seed and not with another
     #: (docs/training.md): too fragile to adopt, so the default is 0.
     read_steps: int = 0
+    #: Random-label phantoms turned into answer-only binary SFT items (two per image, one
+    #: "Yes" and one "No"; :func:`cxreason.demo.phantoms.reading_items`): a reading corpus, as
+    #: the train split asks about some findings only a few times. 0: none.
+    read_corpus: int = 0
     #: Extra phantom renders (new anatomy/noise seeds) of each training study: data augmentation.
     augment: int = 3
     #: New-token budget of the untrained model: its random output never parses, so a longer
@@ -89,6 +93,7 @@ class DemoConfig:
             self.vision_steps = min(self.vision_steps, 600)
             self.vision_synthetic = min(self.vision_synthetic, 200)
             self.read_steps = min(self.read_steps, 20)
+            self.read_corpus = min(self.read_corpus, 100)
             self.sft_overrides = ["--max_steps", "400", *self.sft_overrides]
             self.grpo_overrides = ["--max_steps", "4", *self.grpo_overrides]
 
@@ -374,11 +379,17 @@ def train_seed(
     run.models["start"] = (start_dir, fp_start)
     if stop_after == "vision":
         return run
+    # the reading corpus joins both SFT stages (answer-only read, then CoT); GRPO keeps the train
+    # split, whose items have reports for the process rewards
+    sft_bench, fp_reading = data.train, []
+    if cfg.read_corpus:
+        sft_bench, fp = reading_corpus(cfg, runner, data)
+        fp_reading = [fp]
     if cfg.read_steps > 0:
         read_dir = root / "model_read"
         fp_start = _train_stage(
             runner, "read" + tag, "sft", cfg.sft_recipe, vis_dir, read_dir, seed,
-            [data.fingerprint, fp_vis], data, read_overrides(cfg),
+            [data.fingerprint, fp_vis, *fp_reading], data, read_overrides(cfg), bench=sft_bench,
         )  # fmt: skip
         start_dir = read_dir
         run.models["start"] = (start_dir, fp_start)
@@ -387,7 +398,7 @@ def train_seed(
     sft_dir = root / "sft"
     fp_sft = _train_stage(
         runner, "sft" + tag, "sft", cfg.sft_recipe, start_dir, sft_dir, seed,
-        [data.fingerprint, fp_start], data, cfg.sft_overrides,
+        [data.fingerprint, fp_start, *fp_reading], data, cfg.sft_overrides, bench=sft_bench,
     )  # fmt: skip
     run.models["sft"] = (sft_dir, fp_sft)
     if stop_after == "sft":
@@ -403,6 +414,32 @@ def train_seed(
         )  # fmt: skip
         run.models[system] = (model_dir, fp)
     return run
+
+
+def reading_corpus(cfg: DemoConfig, runner: StageRunner, data: DemoData) -> tuple[Path, str]:
+    """Stage ``read_corpus`` (shared by the seeds): render ``cfg.read_corpus`` random-label
+    phantoms and write the SFT's training file, the train split's items plus their answer-only
+    binary items. Returns (that file, the stage's fingerprint). Nothing of validation or test:
+    the phantoms come from random labels, not from reports."""
+    from cxreason.demo.phantoms import reading_items, render_random_phantoms
+
+    corpus_dir = cfg.out / "read_corpus"
+    bench = cfg.out / "train_sft.jsonl"
+    seed = cfg.seed + 7919  # other images than the vision warm-up's corpus of the same seed
+
+    def make() -> None:
+        corpus = render_random_phantoms(corpus_dir, cfg.read_corpus, cfg.image_size, seed)
+        extra = reading_items(corpus, seed)
+        write_jsonl(bench, [*read_records(data.train, BenchItem), *extra])
+        log.info("reading corpus: %d answer-only binary items on %d random-label phantoms",
+                 len(extra), len(corpus))  # fmt: skip
+
+    fp = runner.run(
+        "read_corpus",
+        {"after": data.fingerprint, "n": cfg.read_corpus, "size": cfg.image_size, "seed": seed},
+        make, outputs=(corpus_dir, bench),
+    )  # fmt: skip
+    return bench, fp
 
 
 def outcome_only_overrides(recipe: Path, weights: Sequence[float] | None = None) -> list[str]:
@@ -571,23 +608,42 @@ def _train_stage(
     after,
     data: DemoData,
     overrides: list[str],
+    bench: Path | None = None,
 ) -> str:
-    """Run ``cxreason train STAGE`` from ``model_dir`` into ``out_dir`` as resumable stage ``name``.
+    """Run ``cxreason train STAGE`` from ``model_dir`` into ``out_dir`` as resumable stage ``name``
+    (on ``bench``, default the demo's train file).
 
     The fingerprint covers the command line and the recipe's text, so editing the recipe redoes
     the stage (and drops its stale checkpoints); an interrupted run resumes from its checkpoint.
     """
     args = [
         "train", stage, "--config", recipe,
-        "--model_name_or_path", model_dir, "--bench", data.train, "--images_dir", data.images,
+        "--model_name_or_path", model_dir, "--bench", bench or data.train,
+        "--images_dir", data.images,
         "--output_dir", out_dir, "--seed", seed, *overrides,
     ]  # fmt: skip
-    return runner.run(
-        name,
-        {"after": after, "args": [str(a) for a in args], "recipe": _read(recipe)},
-        lambda: _train(args, out_dir),
-        outputs=(out_dir,),
-    )
+    config = {"after": after, "args": [str(a) for a in args], "recipe": _read(recipe)}
+    if stage == "grpo" and set(reward_funcs(recipe, overrides)) & set(PROCESS_REWARDS):
+        config["reward"] = METRIC_VERSION  # the process rewards are the metric's functions
+    return runner.run(name, config, lambda: _train(args, out_dir), outputs=(out_dir,))
+
+
+def reward_funcs(recipe: Path, overrides: Sequence[str]) -> list[str]:
+    """The rewards a GRPO run trains on: ``--reward_funcs`` of ``overrides`` (the last one
+    given wins, as in TrlParser) or else the recipe's."""
+    import yaml
+
+    args = [str(a) for a in overrides]
+    if "--reward_funcs" in args:
+        funcs = []
+        for a in args[len(args) - args[::-1].index("--reward_funcs") :]:
+            if a.startswith("--"):
+                break
+            funcs.append(a)
+        return funcs
+    text = _read(recipe)
+    conf = yaml.safe_load(text) if text else None
+    return list((conf or {}).get("reward_funcs") or [])
 
 
 def _augment(
