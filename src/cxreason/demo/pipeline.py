@@ -418,8 +418,8 @@ def train_seed(
 
 def reading_corpus(cfg: DemoConfig, runner: StageRunner, data: DemoData) -> tuple[Path, str]:
     """Stage ``read_corpus`` (shared by the seeds): render ``cfg.read_corpus`` random-label
-    phantoms and write the SFT's training file, the train split's items plus their answer-only
-    binary items. Returns (that file, the stage's fingerprint). Nothing of validation or test:
+    phantoms and write the SFT's training file: the train split's items, then two answer-only
+    binary items per phantom. Returns (that file, the stage's fingerprint). Nothing of validation or test:
     the phantoms come from random labels, not from reports."""
     from cxreason.demo.phantoms import reading_items, render_random_phantoms
 
@@ -615,6 +615,8 @@ def _train_stage(
 
     The fingerprint covers the command line and the recipe's text, so editing the recipe redoes
     the stage (and drops its stale checkpoints); an interrupted run resumes from its checkpoint.
+    A GRPO run with a process reward also covers ``METRIC_VERSION``: those rewards are the
+    metric's functions, so a new definition is a new reward.
     """
     args = [
         "train", stage, "--config", recipe,
