@@ -23,6 +23,9 @@ learning curve, appended to ``variants.md``); ``--process-only`` trains only the
 process arm. ``--subdir`` keeps a comparison in its own folder; its stages are named
 ``NAME@SUBDIR`` so comparisons never reuse or remove each other's outputs.
 
+``--seeds-table SUBDIRS`` gathers finished comparisons (one ``--train-seed N`` run per seed)
+into one table, variant by seed, written to ``OUT/variants_seeds.md``; it trains nothing.
+
 ``--reading SEEDS`` (with ``--read-steps N``) asks a narrower question instead: per seed, does
 the answer-only read stage learn to read the image? It trains each seed up to the read stage
 and answers the validation binary items in direct mode with their own images and with the
@@ -242,6 +245,37 @@ def reading_markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seeds_table(out: Path, subdirs: list[str]) -> str:
+    """One row per variant, one column per seed: the process arm's validation binary accuracy
+    (and the rule), gathered from the ``variants.json`` of runs in ``subdirs`` (e.g. one
+    ``--train-seed N`` run per seed), with the mean over the seeds that have the variant."""
+    cells: dict[str, dict[int, tuple[float, float]]] = {}
+    for sub in subdirs:
+        path = out / sub / "variants.json"
+        if not path.exists():
+            raise SystemExit(f"{path} not found: run that comparison first")
+        res = json.loads(path.read_text())
+        for v in res["variants"]:
+            acc = _metric(v["arms"]["process"], "binary", "accuracy") or 0.0
+            cells.setdefault(v["name"], {})[int(res["seed"])] = (acc, v["selection_score"])
+    order = [name for name, _ in VARIANTS if name in cells]
+    order += sorted(set(cells) - set(order))
+    seeds = sorted({sd for row in cells.values() for sd in row})
+    lines = [
+        "| variant: process arm, binary accuracy (rule) | "
+        + " | ".join(f"seed {sd}" for sd in seeds) + " | mean |",
+        "|---|" + "---|" * (len(seeds) + 1),
+    ]  # fmt: skip
+    for name in order:
+        row = cells[name]
+        got = [row[sd] for sd in seeds if sd in row]
+        mean = tuple(sum(x[i] for x in got) / len(got) for i in (0, 1))
+        shown = [f"{row[sd][0]:.3f} ({row[sd][1]:.3f})" if sd in row else "–" for sd in seeds]
+        lines.append(f"| {name} | " + " | ".join(shown) + f" | {mean[0]:.3f} ({mean[1]:.3f}) |")
+    lines += ["", "Validation split, CoT mode; rule: mean of binary accuracy and RadRScore."]
+    return "\n".join(lines) + "\n"
+
+
 def split_weights(args: list[str]) -> tuple[list[str], list[float] | None]:
     """(``args`` without ``--reward_weights ...``, those weights or None)."""
     if "--reward_weights" not in args:
@@ -366,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Only measure whether the read stage learns to read, for these seeds (e.g. 0,1,2).",
     )  # fmt: skip
     ap.add_argument(
+        "--seeds-table", default=None, metavar="SUBDIRS",
+        help="Only gather finished comparisons (e.g. one --train-seed run per seed, comma-"
+        "separated subdirs) into a table of the process arms per seed; trains nothing.",
+    )  # fmt: skip
+    ap.add_argument(
         "--table-only",
         action="store_true",
         help="Rewrite the table from OUT/variants/variants.json without training anything.",
@@ -388,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg.text_hidden = args.text_hidden
     cfg.sft_overrides = [*cfg.sft_overrides, *shlex.split(args.sft_overrides)]
     cfg.grpo_overrides = [*cfg.grpo_overrides, *shlex.split(args.grpo_overrides)]
+    if args.seeds_table:
+        md = seeds_table(Path(cfg.out), args.seeds_table.split(","))
+        with atomic_writer(Path(cfg.out) / "variants_seeds.md") as fh:
+            fh.write(md)
+        sys.stdout.write(md)
+        return 0
     if args.reading:
         res = reading_study(cfg, [int(x) for x in args.reading.split(",")], args.subdir)
         md = reading_markdown(res)

@@ -208,3 +208,31 @@ def test_reward_funcs_reads_the_last_override_or_the_recipe(tmp_path):
     assert reward_funcs(recipe, over) == ["format", "radrscore"]  # the last one wins
     (tmp_path / "empty.yaml").write_text("")
     assert reward_funcs(tmp_path / "empty.yaml", []) == []
+
+
+def test_seeds_table_gathers_one_run_per_seed(benchmark_script, tmp_path, capsys):
+    mod = benchmark_script("demo_variants")
+
+    def arm(acc):
+        return {"by_task": {"binary": {"accuracy": {"value": acc, "ci95": [0, 1]}}}}
+
+    def run(sub, seed, rows):
+        variants = [
+            {"name": n, "arms": {"process": arm(a)}, "selection_score": r} for n, a, r in rows
+        ]
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "variants.json").write_text(
+            json.dumps({"seed": seed, "variants": variants})
+        )
+
+    first, second = mod.VARIANTS[0][0], mod.VARIANTS[1][0]
+    run("a_s0", 0, [(second, 0.7, 0.72), (first, 0.6, 0.65)])
+    run("a_s1", 1, [(first, 0.5, 0.55)])
+    md = mod.seeds_table(tmp_path, ["a_s0", "a_s1"])
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "seed 0" not in line]
+    assert rows[0] == f"| {first} | 0.600 (0.650) | 0.500 (0.550) | 0.550 (0.600) |"
+    assert rows[1] == f"| {second} | 0.700 (0.720) | – | 0.700 (0.720) |"  # VARIANTS order
+    assert mod.main(["--out", str(tmp_path), "--seeds-table", "a_s0,a_s1"]) == 0
+    assert (tmp_path / "variants_seeds.md").read_text() == md == capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not found"):
+        mod.seeds_table(tmp_path, ["a_s0", "missing"])
