@@ -49,6 +49,7 @@ from cxreason.demo.pipeline import (
     evaluate_model,
     outcome_only_overrides,
     pin_cpu_numerics,
+    pop_list_option,
     prepare_data,
     train_seed,
 )
@@ -277,14 +278,10 @@ def seeds_table(out: Path, subdirs: list[str]) -> str:
 
 
 def split_weights(args: list[str]) -> tuple[list[str], list[float] | None]:
-    """(``args`` without ``--reward_weights ...``, those weights or None)."""
-    if "--reward_weights" not in args:
-        return list(args), None
-    i = args.index("--reward_weights")
-    j = i + 1
-    while j < len(args) and not args[j].startswith("--"):
-        j += 1
-    return args[:i] + args[j:], [float(w) for w in args[i + 1 : j]]
+    """(``args`` without ``--reward_weights ...``, the weights that apply (the last given) or
+    None)."""
+    rest, weights = pop_list_option(args, "--reward_weights")
+    return rest, None if weights is None else [float(w) for w in weights]
 
 
 def markdown(results: dict) -> str:

@@ -17,6 +17,13 @@ def test_outcome_arm_keeps_the_variants_outcome_weights(benchmark_script):
     rest, weights = mod.split_weights(args)
     assert rest == ["--learning_rate", "2e-4"] and weights == [0.5, 1.0, 0.5, 0.5]
     assert mod.split_weights(["--max_steps", "3"]) == (["--max_steps", "3"], None)
+    # a --grpo-overrides after the variant's own weights: the last ones apply (TrlParser) and
+    # neither is left behind to clash with the outcome arm's two rewards
+    twice = [*args, "--reward_weights", "1", "1", "0", "0", "--max_steps", "3"]
+    assert mod.split_weights(twice) == (
+        ["--learning_rate", "2e-4", "--max_steps", "3"],
+        [1, 1, 0, 0],
+    )
     recipe = REPO_RECIPES / "demo" / "grpo.yaml"
     assert outcome_only_overrides(recipe, [0.5, 0.5, 1, 1])[-2:] == ["0.5", "0.5"]
     assert outcome_only_overrides(recipe)[-2:] == ["0.5", "1.0"]  # the recipe's own weights

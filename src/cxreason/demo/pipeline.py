@@ -630,18 +630,35 @@ def _train_stage(
     return runner.run(name, config, lambda: _train(args, out_dir), outputs=(out_dir,))
 
 
+def pop_list_option(args: Sequence, flag: str) -> tuple[list[str], list[str] | None]:
+    """(``args`` without any ``flag V1 V2 ...``, the values of its last occurrence or None).
+
+    A list-valued option on a command line (TrlParser's ``--reward_funcs``, ``--reward_weights``):
+    the values run to the next ``--option``, and the last occurrence wins.
+    """
+    rest: list[str] = []
+    values = None
+    items = [str(a) for a in args]
+    i = 0
+    while i < len(items):
+        if items[i] != flag:
+            rest.append(items[i])
+            i += 1
+            continue
+        j = i + 1
+        while j < len(items) and not items[j].startswith("--"):
+            j += 1
+        values, i = items[i + 1 : j], j
+    return rest, values
+
+
 def reward_funcs(recipe: Path, overrides: Sequence[str]) -> list[str]:
     """The rewards a GRPO run trains on: ``--reward_funcs`` of ``overrides`` (the last one
     given wins, as in TrlParser) or else the recipe's."""
     import yaml
 
-    args = [str(a) for a in overrides]
-    if "--reward_funcs" in args:
-        funcs = []
-        for a in args[len(args) - args[::-1].index("--reward_funcs") :]:
-            if a.startswith("--"):
-                break
-            funcs.append(a)
+    _, funcs = pop_list_option(overrides, "--reward_funcs")
+    if funcs is not None:
         return funcs
     text = _read(recipe)
     conf = yaml.safe_load(text) if text else None
