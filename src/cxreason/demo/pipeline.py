@@ -449,9 +449,7 @@ def outcome_only_overrides(recipe: Path, weights: Sequence[float] | None = None)
     ``weights``: the process arm's reward weights when they differ from the recipe's (one per
     reward of the recipe).
     """
-    import yaml
-
-    conf = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
+    conf = _recipe_conf(recipe)
     funcs = list(conf.get("reward_funcs") or [])
     weights = list(
         weights if weights is not None else conf.get("reward_weights") or [1.0] * len(funcs)
@@ -655,14 +653,17 @@ def pop_list_option(args: Sequence, flag: str) -> tuple[list[str], list[str] | N
 def reward_funcs(recipe: Path, overrides: Sequence[str]) -> list[str]:
     """The rewards a GRPO run trains on: ``--reward_funcs`` of ``overrides`` (the last one
     given wins, as in TrlParser) or else the recipe's."""
-    import yaml
-
     _, funcs = pop_list_option(overrides, "--reward_funcs")
     if funcs is not None:
         return funcs
-    text = _read(recipe)
-    conf = yaml.safe_load(text) if text else None
-    return list((conf or {}).get("reward_funcs") or [])
+    return list(_recipe_conf(recipe).get("reward_funcs") or [])
+
+
+def _recipe_conf(recipe: Path) -> dict:
+    """A recipe YAML's settings (an empty file: none)."""
+    import yaml
+
+    return yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}
 
 
 def _augment(
