@@ -154,3 +154,92 @@ def test_extract_mentions_on_free_text_reasoning() -> None:
 def test_qualifiers_are_part_of_the_span() -> None:
     (m,) = [m for m in extract_mentions("There is a small left pleural effusion.") if m.label]
     assert m.text == "small left pleural effusion"
+
+
+def _context_of(text: str) -> list[tuple[str, str, str]]:
+    """(concept, status, context) of every mention of ``text``."""
+    from cxreason.labeling.extract import extract_annotated
+
+    return [(m.concept, m.status, m.context) for m in extract_annotated(text)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # the result of a search is asserted; what was searched for is not
+        (
+            "Reviewing the chest X-ray for bilateral interstitial infiltrates at the lung bases "
+            "revealed no reticular or nodular opacities.",
+            [("lung opacity", P, "hypothetical"), ("lung opacity", A, "asserted")],
+        ),
+        (
+            "Investigation of a round density in the right middle lobe showed absence of any "
+            "nodular opacities.",
+            [("lung opacity", P, "hypothetical"), ("lung opacity", A, "asserted")],
+        ),
+        # ... unless the verb belongs to the search itself
+        (
+            "To determine whether the image shows a pneumothorax, we look at the apex.",
+            [("pneumothorax", P, "hypothetical")],
+        ),
+        # a search object with an aside; what a step is after; a purpose
+        (
+            "I evaluated the heart silhouette, particularly near the left atrium border, for any "
+            "increased density.",
+            [("lung opacity", P, "hypothetical")],
+        ),
+        (
+            "The investigation seeks an abnormal lateral curvature of the spine.",
+            [("scoliosis", P, "hypothetical")],
+        ),
+        (
+            "Next, to find an opacity at the lung base, the focus should be on any localized "
+            "increase in density.",
+            [("lung opacity", P, "hypothetical"), ("lung opacity", P, "hypothetical")],
+        ),
+        # a method step in the imperative, whole sentence
+        (
+            "Look for focal areas of increased density which could indicate an infiltrate or "
+            "consolidation.",
+            [("lung opacity", P, "hypothetical")] * 2 + [("consolidation", P, "hypothetical")],
+        ),
+        ("Examine the bases: there is no effusion.", [("pleural effusion", A, "asserted")]),
+        # a heading names a topic and asserts nothing
+        ("2. **Bilateral interstitial opacity in lung bases:**", [("lung opacity", P, "option")]),
+        ("Findings: cardiomegaly.", [("cardiomegaly", P, "asserted")]),
+        # generic and expected appearances
+        (
+            "- Granulomatous disease shows up as calcified nodules.",
+            [("granuloma", P, "generic"), ("calcification", P, "generic")]
+            + [("lung lesion", P, "generic")],
+        ),
+        ("The heart shows cardiomegaly.", [("cardiomegaly", P, "asserted")]),
+        (
+            "Hyperdistention refers to an increase in lung volume, which might result in a "
+            "flattened diaphragm.",
+            [("hyperinflation", P, "generic")],
+        ),
+        ("The frontal film may show a triangular opacity.", [("lung opacity", P, "hypothetical")]),
+        (
+            "Specifically, for right middle lobe pneumonia, an opacity near the right heart "
+            "border will be indicative.",
+            [("pneumonia", P, "option"), ("lung opacity", P, "hypothetical")],
+        ),
+        # a post-negation reaches back over a list of examples that follows the mention
+        (
+            "Thus, conditions related to nodular densities, such as solitary pulmonary nodules "
+            "or granulomas, were excluded.",
+            [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]
+            + [("granuloma", A, "asserted")],
+        ),
+        (
+            "There is cardiomegaly, such as seen in heart failure, and effusion was excluded.",
+            [("cardiomegaly", P, "asserted"), ("pleural effusion", A, "asserted")],
+        ),
+    ],
+)
+def test_assertion_context_of_chain_phrasings(text, expected):
+    """Phrasings of mined chains and zero-shot model reasoning (the judged GPT-4o and
+    ChestX-Reasoner outputs): none occurs in the Open-I reports, whose labels they leave as
+    they were."""
+    assert _context_of(text) == expected, text

@@ -56,6 +56,20 @@ def test_split_sentences_abbreviations_decimals_enumerators() -> None:
     assert split_sentences("") == [] and split_sentences("   ") == []
 
 
+def test_a_bold_heading_ends_its_sentence() -> None:
+    """Model output opens a line on a bold heading: the heading names a topic, the text after it
+    is a sentence of its own (a generic description is then read as one)."""
+    text = "1. **Edema (Option A):** Edema appears as hazy opacities. **B) Normal**: none."
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "1. **Edema (Option A):**",
+        "Edema appears as hazy opacities.",
+        "**B) Normal**:",
+        "none.",
+    ]
+    plain = "Findings: cardiomegaly."
+    assert [plain[a:b] for a, b in split_sentences(plain)] == [plain]
+
+
 def test_large_report_is_linear() -> None:
     import time
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from cxreason.metrics import radrscore as rr
 from cxreason.metrics.radrscore import (
+    SIM_THRESHOLD,
     completeness,
     effectiveness,
     entities,
@@ -136,6 +138,21 @@ def test_semantic_matching_of_plan_steps_with_the_offline_minilm(embedder):
     n = embedder.n_encoded
     embedder.encode([plan])
     assert embedder.n_encoded == n  # cached per unique sentence
+
+
+def test_a_claimless_step_is_compared_with_each_sentence_of_a_reference_step(embedder):
+    """The threshold was calibrated on sentence pairs; a reference step is often a paragraph."""
+    ref = [
+        "First, I review the technical quality of the study and the patient's positioning. The "
+        "heart size is normal. There is no pleural effusion, no pneumothorax and no focal "
+        "consolidation in either lung."
+    ]
+    step = "I start by checking the technical quality of the film and how the patient was positioned."
+    assert entities(step) == ()
+    assert embedder.similarity([step], ref)[0, 0] < SIM_THRESHOLD  # the paragraph: no match
+    assert rr.similarity_units(ref)[0] == ref[0] and len(rr.similarity_units(ref)) == 4
+    assert effectiveness([step], ref, embedder) == 1.0  # its first sentence: a match
+    assert effectiveness(["The image was acquired yesterday afternoon."], ref, embedder) == 0.0
 
 
 def test_entity_from_mention_flags_global_statements():

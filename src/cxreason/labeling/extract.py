@@ -29,6 +29,7 @@ from cxreason.labeling.sentences import split_sentences
 from cxreason.labeling.triggers import (
     CONTEXT_NAMES,
     GEN,
+    HYP,
     NEG,
     NOT_ASSERTED,
     NOT_ASSERTED_WINDOW_WORDS,
@@ -135,11 +136,23 @@ _CLAUSE_BREAK = re.compile(
     r"|identify|confirm|can see|found|noted|observed|saw)\b"
 )
 _COMMA_END = re.compile(r",\s*$")
+#: The result of a search, its main verb: "Reviewing the X-ray for infiltrates revealed no
+#: opacities", "investigation of a density showed absence of nodules" (what follows is asserted).
+_RESULT_VERB = re.compile(
+    r"\b(?:showed|shows|revealed|reveals|demonstrated|demonstrates|displayed|displays|disclosed"
+    r"|discloses|yielded|yields|found|confirmed|confirms)\b"
+)
+#: ... unless the verb is part of the search itself: "to determine whether the image shows".
+_SEARCH_CLAUSE = re.compile(r"\b(?:whether|if|would|should|could|might|may)\b")
 #: An option named after its text: "**Cicatrix in lingula (Option A)**".
 _OPTION_AFTER = re.compile(r"[^,;:.]{0,60}?\(\s*options?\s+[a-e]\s*\)")
 #: A parenthetical list of examples between a mention and its post-trigger: "conditions such as
 #: bronchitis or edema, were ruled out" (a post-trigger may reach back over its commas).
 _EXAMPLES = re.compile(r"\b(?:such as|including|like|e\.g\.|for example)\b")
+#: ... or examples that follow the mention: "nodular densities, such as nodules or granulomas,
+#: were excluded".
+_EXAMPLES_AFTER = re.compile(r",\s*(?:such as|including|like|e\.g\.|for example)\b")
+_LIST_CLOSE = re.compile(r",\s*(?:(?:is|are|was|were|has been|have been|can be|could be)\s*)?")
 #: Quoted text (an answer option under discussion): 'bilateral infiltrates at lung bases'.
 _QUOTE = re.compile(
     r"(?<![a-z0-9])['\"\u2018\u201c]([^'\"\u2018\u2019\u201c\u201d\n]{2,200}?)"
@@ -242,6 +255,8 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
         triggers.sort()
     trig_starts = [t[0] for t in triggers]
     generic = _is_generic_sentence(lower)
+    method = _is_method_sentence(lower)
+    heading = _HEADING.match(lower) is not None
     has_option = "option" in lower
     topic = _TOPIC_START.match(lower)
     topic_end = topic.end(1) if topic else -1
@@ -254,6 +269,10 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
         ctx = _context(lower, start, end, triggers, trig_starts, entry.status is None)
         if ctx[1] is None and generic:
             ctx = (None, GEN)
+        if ctx[1] is None and method:
+            ctx = (None, HYP)
+        if ctx[1] is None and heading:
+            ctx = (None, OPT)
         if ctx[1] is None and (
             end <= topic_end
             or (in_quote(start) and in_quote(end - 1))
@@ -280,18 +299,37 @@ _GENERIC_VERB = re.compile(
 _IMAGE_REF = re.compile(
     r"\b(?:the|this|these|provided|given|current)\s+(?:[a-z]+\s+)?(?:images?|x-?rays?"
     r"|radiographs?|films?|views?|study|examination)\b|\b(?:here|we|i|observed|noted"
-    r"|identified|shows|reveals?|demonstrates?)\b|\bthere (?:is|are)\b"
+    r"|identified|shows(?! up)|reveals?|demonstrates?)\b|\bthere (?:is|are)\b"
 )
 _SPECIFIC_START = re.compile(r"^[\s\-*\u2022\d.)]*(?:the|this|these|that|there|it|its)\b")
+#: A heading that names a topic and asserts nothing: "2. **Bilateral interstitial opacity in lung
+#: bases:**", "Pneumonia in the right middle lobe:" (the whole sentence ends with its colon).
+_HEADING = re.compile(r"^[\s\-*\u2022#\d.)]*[^:;.!?]{1,120}:[\s*_]*$")
+#: A step of the method, in the imperative: "Look for focal areas of increased density which
+#: could indicate an infiltrate" (every mention is what to look for) ...
+_METHOD_START = re.compile(
+    r"^[\s\-*\u2022\d.)]*(?:(?:first|then|next|finally|also|now)\s*,?\s*)?(?:look (?:for|at)"
+    r"|check(?: for)?|search for|examine|assess|evaluate|inspect|review|identify|ensure|observe)\b"
+)
+#: ... unless it also states what was seen: "Examine the bases: there is no effusion."
+_RESULT_MARK = re.compile(
+    r"\b(?:there (?:is|are|was|were)|(?:is|are|was|were) (?:seen|noted|observed|identified"
+    r"|present|visible|evident|absent)|shows?|showed|reveals?|revealed|demonstrat\w*|no|not|none"
+    r"|without|appears?|appeared)\b|n[\u2019']t\b"
+)
 
 
 #: A sentence that opens on its topic: "Firstly, for pulmonary infiltrates, the absence of ...",
 #: "Regarding the cardiac silhouette: ..." (the topic phrase asserts nothing).
 _TOPIC_START = re.compile(
     r"^[\s\-*\u2022\d.)]*(?:(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|next|then|finally"
-    r"|lastly|also|now)\s*,?\s*)?(?:for|regarding|concerning|as for|as to|with regard to"
+    r"|lastly|also|now|specifically|in particular|additionally|moreover|furthermore)\s*,?\s*)?(?:for|regarding|concerning|as for|as to|with regard to"
     r"|in regard to|considering|about)\s([^,:;]{0,120}?)[,:]"
 )
+
+
+def _is_method_sentence(lower: str) -> bool:
+    return bool(_METHOD_START.match(lower) and not _RESULT_MARK.search(lower))
 
 
 def _is_generic_sentence(lower: str) -> bool:
@@ -364,6 +402,8 @@ def _scan_pre(
         if kind in NOT_ASSERTED:
             if _clause_break(lower, t_end, start, end):
                 break  # "assessing for infiltrates, there are no opacities"
+            if kind == HYP and _search_result(lower, t_start, t_end, start):
+                break  # "reviewing the film for infiltrates revealed no opacities"
             if (
                 nearest is not None
                 and nearest[1] == NEG
@@ -386,14 +426,27 @@ def _clause_break(lower: str, a: int, start: int, end: int) -> bool:
     return False
 
 
+def _search_result(lower: str, t_start: int, t_end: int, start: int) -> bool:
+    """A search's result verb stands between the search trigger (``t_start:t_end``) and the
+    mention at ``start``, and is not inside a whether/if or modal clause."""
+    m = _RESULT_VERB.search(lower, t_end, start)
+    return m is not None and not _SEARCH_CLAUSE.search(lower, t_start, m.start())
+
+
 def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | None:
     i = bisect.bisect_left(trig_starts, end)
+    examples = _EXAMPLES_AFTER.match(lower, end)
     while i < len(triggers):
         t_start, t_end, kind, direction = triggers[i]
         if t_start >= s_end:
             return None
         i += 1
         words = _count_words(lower, end, t_start)
+        if examples is not None and words > POST_WINDOW_WORDS:
+            # the list's closing comma, right before the trigger ("..., were excluded")
+            close = lower.rfind(",", examples.end(), t_start)
+            if close >= 0 and _LIST_CLOSE.fullmatch(lower, close, t_start):
+                words = _count_words(lower, close, t_start)
         if words > POST_WINDOW_WORDS or kind == TERM:
             return None
         if direction == "pre" or kind == PSEUDO:
@@ -403,7 +456,11 @@ def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | No
             # and over a list of examples ("conditions such as edema, were ruled out")
             if _CLAUSE_BREAK.search(lower, end, t_start):
                 return None
-            if kind in NOT_ASSERTED or _EXAMPLES.search(lower, max(0, end - 60), end):
+            if (
+                kind in NOT_ASSERTED
+                or _EXAMPLES.search(lower, max(0, end - 60), end)
+                or examples is not None
+            ):
                 return words, kind
             return None
         return words, kind

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# A candidate boundary: terminal punctuation followed by whitespace, or a line break.
-_BOUNDARY = re.compile(r"[.!?]+(?=\s)|\n+")
+# A candidate boundary: terminal punctuation followed by whitespace, a line break, or the end of
+# a bold heading that opens a line of model output ("1. **Edema (Option A):** Edema appears ...").
+_BOUNDARY = re.compile(r"[.!?]+(?=\s)|\n+|:\*\*(?=\s)|\*\*:(?=\s)")
 # Tokens that end with a period but do not end a sentence (lower case, without the period).
 _ABBREVIATIONS = frozenset(
     "dr mr mrs ms vs approx apprx e.g i.e etc fig nos st resp pt hx dx bilat incl".split()

@@ -147,11 +147,13 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"if (?:there (?:is|are|be)|any)|in case of|should there be",
             r"(?:whether|if)(?: or not)?(?: there (?:is|are|was|were|be))?(?: any)?",
             # a purpose or a search: "to determine whether", "we assess the lungs for"
-            r"to (?:determine|assess|evaluate|check|see|identify|investigate|confirm|verify"
+            r"to (?:determine|assess|evaluate|check|see|find|identify|investigate|confirm|verify"
             r"|exclude|detect|look for|establish|distinguish|differentiate|ascertain|rule out"
             r"|search for|screen for|examine|inspect|analy[sz]e|review)(?: for| whether| if)?",
+            # the object may carry an aside: "I evaluated the heart silhouette, particularly near
+            # the left atrium border, for any increased density"
             r"(?:assess|evaluat|check|look|search|examin|inspect|review|scan|screen|analy[sz]"
-            r"|investigat)\w* (?:(?!no |not |there )[a-z'-]+ ){0,6}?for(?: (?:any|the|a|an"
+            r"|investigat)\w* (?:(?!no |not |there )[a-z'-]+,? ){0,10}?for(?: (?:any|the|a|an"
             r"|possible|potential|signs? of|evidence of|features? of|(?:the )?presence of))*",
             r"(?:the )?(?:possibility|likelihood) of",
             # a step of the method, not a finding: "identifying atelectasis requires", "assessing
@@ -165,6 +167,11 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"|investigat(?:ing|ion of)|checking|inspecting|examining|searching|looking)"
             r"(?: (?:for|at|whether|if))?(?: (?:any|the|a|an|possible|potential|signs? of"
             r"|evidence of|features? of|(?:the )?presence of))*",
+            # what a method step is after: "the investigation seeks an abnormal curvature", "the
+            # focus should be on any localized increase in density"
+            r"(?:seek(?:s|ing)?|focus(?:es|ed|ing)? (?:should be |is )?on(?: (?:identifying|finding"
+            r"|detecting|locating))?)(?: (?:any|the|a|an|possible|potential|signs? of|evidence of"
+            r"|features? of|(?:the )?presence of))*",
             r"(?:several |the |these |various |each of the |all |some )*(?:potential|possible"
             r"|given|listed|provided|following|suspected) (?:issues|findings|conditions"
             r"|abnormalities|options|possibilities|pathologies|diagnoses|features|observations)"
@@ -172,7 +179,19 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (HYP, "post", [r"if (?:present|any|seen)"]),
-    (HYP, "both", [r"would", r"(?:would|should)n[\u2019']t", r"should (?:appear|be|show|look)"]),
+    (
+        HYP,
+        "both",
+        [
+            r"would",
+            r"(?:would|should)n[\u2019']t",
+            r"should (?:appear|be|show|look)",
+            # what a finding will look like: "an opacity near the heart border will be indicative"
+            r"will (?:be|appear|show|look|present|manifest)",
+            # what a view might show, not what it shows: "the frontal film may show an opacity"
+            r"(?:may|might|could) (?:also )?(?:show|reveal|demonstrate|display)",
+        ],
+    ),
     # generic statements about a finding, not about this image
     (
         GEN,
@@ -188,6 +207,7 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"(?:can|may|might|could) (?:appear|present|manifest|show up|look)(?: as| like)?",
             r"can (?:also )?(?:indicate|represent|reflect|be|cause|suggest|show|occur|lead to"
             r"|result in|mimic|signify|point to)",
+            r"(?:may|might|could) (?:also )?(?:result in|lead to|cause|produce)",
             r"in general|by definition",
             r"(?:common|typical|possible|other|various) (?:causes|instances|examples|etiologies"
             r"|reasons|conditions|diseases)(?: (?:of|for|where|that|which|might|may|could|can"

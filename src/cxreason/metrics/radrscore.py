@@ -61,7 +61,10 @@ from cxreason.vocab import NO_FINDING
 #: included. 2026-11-30: contractions of "not" negate (docs/labeling.md); .2: a side stated once
 #: holds for the finding's unsided mentions (:func:`inherit_sides`); .3: in the index of
 #: discussed mentions too (effectiveness), so the rule holds wherever sides are compared.
-METRIC_VERSION = "radrscore-offline-2026-11-30.3"
+#: 2026-12-01: the labeler reads more chain phrasings as not asserted (a search's object, method
+#: steps in the imperative, headings, "may show", "will be"; the result of a search is asserted),
+#: a bold heading ends its sentence, and claim-less steps are compared with reference sentences.
+METRIC_VERSION = "radrscore-offline-2026-12-01"
 
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
 #: by benchmarks/calibrate_threshold.py on Open-I report sentences).
@@ -370,7 +373,8 @@ def effectiveness(
     A step with claims is scored by entity (or identical text) only; a step without claims
     ("I will review the lungs", a generic or hypothetical sentence) is worth 1 when identical to
     a reference step or, with an ``embedder``, when its cosine similarity to some reference step
-    is >= ``threshold``; else 0. ``embedder=None``: no similarity.
+    or one of its sentences (:func:`similarity_units`) is >= ``threshold``; else 0.
+    ``embedder=None``: no similarity.
     """
     steps = [s for s in steps if s.strip()]
     reference_steps = [r for r in reference_steps if r.strip()]
@@ -379,10 +383,21 @@ def effectiveness(
     scores = list(step_scores(tuple(steps), tuple(reference_steps)))
     todo = [i for i, v in enumerate(scores) if v is None]
     if embedder is not None and todo:
-        sims = embedder.similarity([steps[i] for i in todo], reference_steps)
+        sims = embedder.similarity([steps[i] for i in todo], similarity_units(reference_steps))
         for i, hit in zip(todo, (sims >= threshold).any(axis=1), strict=True):
             scores[i] = float(hit)
     return float(np.mean([0.0 if v is None else v for v in scores]))
+
+
+def similarity_units(reference_steps: Sequence[str]) -> list[str]:
+    """The reference steps and their sentences: what a claim-less step is compared with. The
+    threshold was calibrated on sentence pairs (``benchmarks/calibrate_threshold.py``), and a
+    reference step is often a paragraph of 2-3 sentences, against which a step that restates one
+    of them scores lower than against that sentence."""
+    units = dict.fromkeys(r for r in reference_steps if r.strip())
+    for r in reference_steps:
+        units.update(dict.fromkeys(split_steps(r)))
+    return list(units)
 
 
 def semantic_candidates(steps: Sequence[str], reference_steps: Sequence[str]) -> list[int]:

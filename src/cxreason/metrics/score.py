@@ -146,7 +146,7 @@ def _prefetch_embeddings(
         todo = rr.semantic_candidates(steps, refs)
         if todo:
             need.update(steps[i] for i in todo)
-            need.update(refs)
+            need.update(rr.similarity_units(refs))
     embedder.prefetch(sorted(need))
 
 
