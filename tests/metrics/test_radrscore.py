@@ -147,7 +147,9 @@ def test_a_claimless_step_is_compared_with_each_sentence_of_a_reference_step(emb
         "heart size is normal. There is no pleural effusion, no pneumothorax and no focal "
         "consolidation in either lung."
     ]
-    step = "I start by checking the technical quality of the film and how the patient was positioned."
+    step = (
+        "I start by checking the technical quality of the film and how the patient was positioned."
+    )
     assert entities(step) == ()
     assert embedder.similarity([step], ref)[0, 0] < SIM_THRESHOLD  # the paragraph: no match
     assert rr.similarity_units(ref)[0] == ref[0] and len(rr.similarity_units(ref)) == 4
