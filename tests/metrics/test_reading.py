@@ -194,6 +194,8 @@ def _score(text: str) -> None:
         ("no effusion, ", True),
         ("'effusion' ", True),
         ("we assess for effusion, ", True),
+        ("effusion, such as edema, were excluded by ", True),  # a list of examples after it
+        ("look for effusion which could indicate edema ", True),  # one method sentence
     ],
 )
 def test_parsing_and_scoring_are_linear_in_the_output_length(unit, wrap):

@@ -323,8 +323,9 @@ _RESULT_MARK = re.compile(
 #: "Regarding the cardiac silhouette: ..." (the topic phrase asserts nothing).
 _TOPIC_START = re.compile(
     r"^[\s\-*\u2022\d.)]*(?:(?:first(?:ly)?|second(?:ly)?|third(?:ly)?|next|then|finally"
-    r"|lastly|also|now|specifically|in particular|additionally|moreover|furthermore)\s*,?\s*)?(?:for|regarding|concerning|as for|as to|with regard to"
-    r"|in regard to|considering|about)\s([^,:;]{0,120}?)[,:]"
+    r"|lastly|also|now|specifically|in particular|additionally|moreover|furthermore)\s*,?\s*)?"
+    r"(?:for|regarding|concerning|as for|as to|with regard to|in regard to|considering|about)"
+    r"\s([^,:;]{0,120}?)[,:]"
 )
 
 
@@ -444,7 +445,7 @@ def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | No
         words = _count_words(lower, end, t_start)
         if examples is not None and words > POST_WINDOW_WORDS:
             # the list's closing comma, right before the trigger ("..., were excluded")
-            close = lower.rfind(",", examples.end(), t_start)
+            close = lower.rfind(",", max(examples.end(), t_start - 80), t_start)
             if close >= 0 and _LIST_CLOSE.fullmatch(lower, close, t_start):
                 words = _count_words(lower, close, t_start)
         if words > POST_WINDOW_WORDS or kind == TERM:
