@@ -25,6 +25,7 @@ SPEC_FILES = (
     "ablation.json",
     "per_seed.json",
     "checks.json",
+    "environment.json",
 )
 
 
@@ -57,6 +58,9 @@ def test_writes_every_file_on_the_same_test_items(small_demo):
     report = (out / "report.md").read_text()
     for text in ("Image-blind template", "Normality oracle", "outcome rewards only", "## Seeds"):
         assert text in report
+    env = json.loads((out / "environment.json").read_text())
+    assert env["packages"]["torch"] and env["packages"]["trl"] and env["torch_threads"] >= 1
+    assert f"trl {env['packages']['trl']}" in report  # the run's versions, in the report
 
 
 def test_splits_are_kept_apart_and_renders_share_their_study(small_demo):

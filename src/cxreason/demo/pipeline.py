@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cxreason.demo.stages import StageRunner
+from cxreason.environment import environment
+from cxreason.environment import summary as env_summary
 from cxreason.metrics.radrscore import METRIC_VERSION
 from cxreason.records import BenchItem, read_records, write_json, write_jsonl
 
@@ -556,6 +558,8 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
     from cxreason.demo.report import target_checks, write_report
 
     examples = _examples(out, data.test, runs[0].root / "pred_trained.jsonl", data.images)
+    env = environment()
+    write_json(out / "environment.json", env)
     facts = {
         "reports": cfg.reports,
         "seeds": cfg.seed_list,
@@ -566,6 +570,7 @@ def run_demo(cfg: DemoConfig, force: bool = False) -> dict:
         "test renders per study": cfg.eval_renders,
         "stage seconds": {k: round(v, 1) for k, v in runner.timings.items()},
         "total seconds (this invocation)": round(time.perf_counter() - t_start, 1),
+        "environment (this invocation; environment.json)": env_summary(env),
     }
     checks = target_checks({**{k: v[0] for k, v in pooled.items()}, **baselines}, ablation)
     write_json(out / "checks.json", checks)
