@@ -151,7 +151,7 @@ _OPTION_AFTER = re.compile(r"[^,;:.]{0,60}?\(\s*options?\s+[a-e]\s*\)")
 _EXAMPLES = re.compile(r"\b(?:such as|including|like|e\.g\.|for example)\b")
 #: ... or examples that follow the mention: "nodular densities, such as nodules or granulomas,
 #: were excluded".
-_EXAMPLES_AFTER = re.compile(r",\s*(?:such as|including|like|e\.g\.|for example)\b")
+_EXAMPLES_AFTER = re.compile(r",\s*" + _EXAMPLES.pattern.removeprefix(r"\b"))
 _LIST_CLOSE = re.compile(r",\s*(?:(?:is|are|was|were|has been|have been|can be|could be)\s*)?")
 #: Quoted text (an answer option under discussion): 'bilateral infiltrates at lung bases'.
 _QUOTE = re.compile(
