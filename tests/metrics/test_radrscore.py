@@ -157,6 +157,60 @@ def test_a_claimless_step_is_compared_with_each_sentence_of_a_reference_step(emb
     assert effectiveness(["The image was acquired yesterday afternoon."], ref, embedder) == 0.0
 
 
+OPTION_ANSWER = """To decide, let's go through each option:
+
+1. **Pleural effusion (Option A):**
+   - Pleural effusion typically appears as blunting of the costophrenic angle.
+   - The costophrenic angles are sharp, and there is no pleural effusion.
+
+2. **Enlarged heart (Option B):**
+   - The cardiac silhouette is enlarged.
+
+### Conclusion
+The answer is B."""
+
+
+def test_reasoning_steps_follow_the_outputs_own_layout():
+    steps = rr.reasoning_steps(OPTION_ANSWER)
+    # a one-line lead-in ending with ":" joins the step it introduces, like a heading
+    assert steps[0].startswith("To decide, let's go through each option:\n1. **Pleural effusion")
+    assert steps[0].endswith("there is no pleural effusion.")  # its bullets stay with it
+    assert steps[1] == "2. **Enlarged heart (Option B):**\n   - The cardiac silhouette is enlarged."
+    assert steps[2] == "### Conclusion\nThe answer is B."  # a heading joins the step it heads
+    assert len(steps) == 3
+    prose = "The heart is enlarged. There is no effusion.\nThe lungs are clear."
+    assert rr.reasoning_steps(prose) == rr.split_steps(prose)  # one paragraph: its sentences
+    two = "A) Nodule:\n\nNo nodule is seen.\n\nB) Effusion:\n\nNo effusion."
+    assert rr.reasoning_steps(two) == [
+        "A) Nodule:\nNo nodule is seen.",
+        "B) Effusion:\nNo effusion.",
+    ]
+    assert rr.reasoning_steps("") == []
+
+
+def test_a_textbook_sentence_inside_an_option_item_is_not_a_step_of_its_own():
+    """Read sentence by sentence, "Pleural effusion typically appears as ..." (generic: no
+    claim, unlike any reference sentence) would be an ineffective step; it is part of the
+    option's step, whose claims the reference supports."""
+    refs = ["There is no pleural effusion.", "The heart is enlarged, consistent with cardiomegaly."]
+    by_layout = effectiveness(rr.reasoning_steps(OPTION_ANSWER), refs)
+    by_sentence = effectiveness(rr.split_steps(OPTION_ANSWER), refs)
+    assert by_layout == pytest.approx(2 / 3)  # the two option steps 1 each, the conclusion 0
+    assert by_sentence == pytest.approx(2 / 8)  # 8 sentences, 6 of them claim-less
+    assert by_sentence < by_layout
+    parts = rr.reasoning_parts(OPTION_ANSWER, "Cardiomegaly. No effusion.", refs[1], refs, None)
+    assert parts["effectiveness"] == pytest.approx(by_layout)
+
+
+def test_a_claimless_item_matches_by_any_of_its_sentences(embedder):
+    refs = ["I review the lung fields, the pleural spaces and any indwelling material in turn."]
+    item = "1. **Approach:**\n- First the film.\n- I examine the lungs, the pleura and any lines or tubes one by one."
+    item2 = "2. **Timing:**\n- The image was acquired yesterday afternoon."
+    steps = rr.reasoning_steps(item + "\n" + item2)
+    assert len(steps) == 2 and all(entities(s) == () for s in steps)
+    assert effectiveness(steps, refs, embedder) == 0.5
+
+
 def test_entity_from_mention_flags_global_statements():
     from cxreason.labeling import extract_mentions
     from cxreason.metrics.radrscore import entity_from_mention

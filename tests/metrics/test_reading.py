@@ -196,6 +196,8 @@ def _score(text: str) -> None:
         ("we assess for effusion, ", True),
         ("effusion, such as edema, were excluded by ", True),  # a list of examples after it
         ("look for effusion which could indicate edema ", True),  # one method sentence
+        ("1. **Effusion:**\n   - no effusion.\n\n", True),  # thousands of list items
+        ("\n", True),  # blank lines only
     ],
 )
 def test_parsing_and_scoring_are_linear_in_the_output_length(unit, wrap):

@@ -292,7 +292,7 @@ class LLMJudge:
         """``{(think, ref_steps): [share of supported claims per step]}``."""
         reqs, sizes = {}, {}
         for think, refs in dict.fromkeys(pairs):
-            steps = rr.split_steps(think)
+            steps = rr.reasoning_steps(think)
             if steps and refs:
                 reqs[(think, refs)] = step_support_request(steps, refs)
                 sizes[(think, refs)] = len(steps)

@@ -29,7 +29,8 @@ they name the same concept or its CheXpert label (never ``No Finding``).
   wrong conclusion is factuality's part). Options count because chains conclude on them by
   letter ("for option A, which mentions a nodule, ... ruling out option A"), which an offline
   reader cannot map back to the finding. 1.0 when the reference has no topic.
-- effectiveness(steps, reference_steps): mean over the reasoning's steps (sentences) of the
+- effectiveness(steps, reference_steps): mean over the reasoning's steps (its paragraphs and
+  list items, or its sentences when it is one paragraph: :func:`reasoning_steps`) of the
   share of the step's claims that the reference steps support (:meth:`EntityIndex.supports`:
   the reference states the same entity; a negative claim is also supported where the
   reference discusses the finding or calls the study normal without ever stating it). "One
@@ -64,7 +65,9 @@ from cxreason.vocab import NO_FINDING
 #: 2026-12-01: the labeler reads more chain phrasings as not asserted (a search's object, method
 #: steps in the imperative, headings, "may show", "will be"; the result of a search is asserted),
 #: a bold heading ends its sentence, and claim-less steps are compared with reference sentences.
-METRIC_VERSION = "radrscore-offline-2026-12-01"
+#: .2: effectiveness reads a reasoning's steps from its layout (paragraphs and list items;
+#: sentences for one paragraph: :func:`reasoning_steps`), not always sentence by sentence.
+METRIC_VERSION = "radrscore-offline-2026-12-01.2"
 
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
 #: by benchmarks/calibrate_threshold.py on Open-I report sentences).
@@ -372,9 +375,10 @@ def effectiveness(
 
     A step with claims is scored by entity (or identical text) only; a step without claims
     ("I will review the lungs", a generic or hypothetical sentence) is worth 1 when identical to
-    a reference step or, with an ``embedder``, when its cosine similarity to some reference step
-    or one of its sentences (:func:`similarity_units`) is >= ``threshold``; else 0.
-    ``embedder=None``: no similarity.
+    a reference step or, with an ``embedder``, when the cosine similarity of the step or one of
+    its sentences to some reference step or one of its sentences (:func:`similarity_units`) is
+    >= ``threshold``; else 0. ``embedder=None``: no similarity. ``steps``: the reasoning's own
+    steps (:func:`reasoning_steps`).
     """
     steps = [s for s in steps if s.strip()]
     reference_steps = [r for r in reference_steps if r.strip()]
@@ -383,9 +387,13 @@ def effectiveness(
     scores = list(step_scores(tuple(steps), tuple(reference_steps)))
     todo = [i for i, v in enumerate(scores) if v is None]
     if embedder is not None and todo:
-        sims = embedder.similarity([steps[i] for i in todo], similarity_units(reference_steps))
-        for i, hit in zip(todo, (sims >= threshold).any(axis=1), strict=True):
-            scores[i] = float(hit)
+        own = [similarity_units([steps[i]]) for i in todo]  # each step and its sentences
+        flat = [u for us in own for u in us]
+        hits = (embedder.similarity(flat, similarity_units(reference_steps)) >= threshold).any(1)
+        at = 0
+        for i, us in zip(todo, own, strict=True):
+            scores[i] = float(hits[at : at + len(us)].any())
+            at += len(us)
     return float(np.mean([0.0 if v is None else v for v in scores]))
 
 
@@ -412,6 +420,50 @@ def extract_think(output: str | None) -> str | None:
     from cxreason.metrics.tags import last_block
 
     return last_block(output, "think")
+
+
+#: A line that starts a step of a structured output: a numbered or lettered item ("1.", "2)",
+#: "A)", "b."), a markdown heading or a bold lead ("**Option A:**"). Bullets ("-", "*") stay
+#: inside the item they follow. Leading blanks are bounded so the scan stays linear.
+_ITEM_START = re.compile(r"^[ \t]{0,3}(?:\d{1,2}[.)]|[A-Ea-e][.)]|#{1,6}[ \t]|\*\*)", re.M)
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+#: A heading line: a one-line block ending with ":" (bold or not) or a markdown heading.
+_HEADING_LINE = re.compile(r"(?:[:：]\W{0,4}|^#{1,6}[ \t].*)$")
+
+
+def reasoning_steps(text: str) -> list[str]:
+    """The steps of a reasoning text, as the text itself lays them out: its paragraphs and its
+    numbered, lettered or headed items (with the bullets under them), a one-line heading
+    ("A) Focal density in right clavicle:", "### Findings") joined to the step it heads. A text
+    that is one paragraph (most model outputs) is split into its sentences.
+
+    Why not always sentences: the paper's judge lets the LLM split the output into steps, and a
+    zero-shot answer that weighs each option in a numbered item ("2. **Enlarged heart:** -
+    Cardiomegaly appears as ... - The silhouette is enlarged.") makes one step per option; read
+    sentence by sentence, its textbook sentences ("appears as ...") would count as steps of
+    their own (docs/metrics.md, agreement with the judge)."""
+    return list(_reasoning_steps(text or ""))
+
+
+@lru_cache(maxsize=100_000)
+def _reasoning_steps(text: str) -> tuple[str, ...]:
+    blocks: list[str] = []
+    for para in _PARAGRAPH_BREAK.split(text):
+        cuts = sorted({0, len(para), *(m.start() for m in _ITEM_START.finditer(para))})
+        blocks += [para[a:b].strip() for a, b in zip(cuts, cuts[1:], strict=False)]
+    steps: list[str] = []
+    heading = ""
+    for b in (b for b in blocks if b):
+        if "\n" not in b and len(b) < 200 and _HEADING_LINE.search(b):
+            heading += b + "\n"
+            continue
+        steps.append(heading + b)
+        heading = ""
+    if heading:
+        steps.append(heading.strip())
+    if len(steps) <= 1:
+        return _split_steps(text)
+    return tuple(steps)
 
 
 def split_steps(text: str) -> list[str]:
@@ -477,7 +529,7 @@ def reasoning_parts(
         embedder = default_embedder()
     fact = factuality(think, report) or 0.0
     comp = completeness(think, reference)
-    eff = effectiveness(split_steps(think), list(ref_steps), embedder, threshold)
+    eff = effectiveness(reasoning_steps(think), list(ref_steps), embedder, threshold)
     return {
         "factuality": fact,
         "completeness": comp,

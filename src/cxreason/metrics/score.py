@@ -139,13 +139,13 @@ def _prefetch_embeddings(
     for it, think in zip(items, thinks, strict=True):
         if not think:
             continue
-        steps = [s for s in rr.split_steps(think) if s.strip()]
+        steps = [s for s in rr.reasoning_steps(think) if s.strip()]
         refs = [r for r in rr.reference_steps(it) if r.strip()]
         if not steps or not refs:
             continue
         todo = rr.semantic_candidates(steps, refs)
         if todo:
-            need.update(steps[i] for i in todo)
+            need.update(rr.similarity_units([steps[i] for i in todo]))
             need.update(rr.similarity_units(refs))
     embedder.prefetch(sorted(need))
 
