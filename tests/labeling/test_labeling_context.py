@@ -232,6 +232,11 @@ def _context_of(text: str) -> list[tuple[str, str, str]]:
             [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]
             + [("granuloma", A, "asserted")],
         ),
+        (  # "e.g." ends with a dot: no word boundary before the space after it
+            "Thus, nodular densities, e.g. nodules or granulomas, were excluded.",
+            [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]
+            + [("granuloma", A, "asserted")],
+        ),
         (
             "There is cardiomegaly, such as seen in heart failure, and effusion was excluded.",
             [("cardiomegaly", P, "asserted"), ("pleural effusion", A, "asserted")],

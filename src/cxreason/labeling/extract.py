@@ -148,7 +148,7 @@ _SEARCH_CLAUSE = re.compile(r"\b(?:whether|if|would|should|could|might|may)\b")
 _OPTION_AFTER = re.compile(r"[^,;:.]{0,60}?\(\s*options?\s+[a-e]\s*\)")
 #: A parenthetical list of examples between a mention and its post-trigger: "conditions such as
 #: bronchitis or edema, were ruled out" (a post-trigger may reach back over its commas).
-_EXAMPLES = re.compile(r"\b(?:such as|including|like|e\.g\.|for example)\b")
+_EXAMPLES = re.compile(r"\b(?:(?:such as|including|like|for example)\b|e\.g\.)")
 #: ... or examples that follow the mention: "nodular densities, such as nodules or granulomas,
 #: were excluded".
 _EXAMPLES_AFTER = re.compile(r",\s*" + _EXAMPLES.pattern.removeprefix(r"\b"))
