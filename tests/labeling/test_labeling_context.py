@@ -232,6 +232,18 @@ def _context_of(text: str) -> list[tuple[str, str, str]]:
             [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]
             + [("granuloma", A, "asserted")],
         ),
+        # a closed parenthetical aside is transparent to a trigger outside it, and its own
+        # triggers stay inside it
+        (
+            "This would show up as thickened pleura (potentially appearing denser) on both "
+            "sides, and areas of lung collapse.",
+            [("atelectasis", P, "hypothetical")],
+        ),
+        ("Atelectasis (left base) is not seen.", [("atelectasis", A, "asserted")]),
+        (
+            "Normal heart size (no cardiomegaly) and small effusion.",
+            [("cardiomegaly", A, "asserted")] * 2 + [("pleural effusion", P, "asserted")],
+        ),
         (  # "e.g." ends with a dot: no word boundary before the space after it
             "Thus, nodular densities, e.g. nodules or granulomas, were excluded.",
             [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]

@@ -198,6 +198,7 @@ def _score(text: str) -> None:
         ("look for effusion which could indicate edema ", True),  # one method sentence
         ("1. **Effusion:**\n   - no effusion.\n\n", True),  # thousands of list items
         ("\n", True),  # blank lines only
+        ("no effusion (left) and ", True),  # one sentence of many parenthetical asides
     ],
 )
 def test_parsing_and_scoring_are_linear_in_the_output_length(unit, wrap):

@@ -263,10 +263,11 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
     in_quote = _covered(
         [(*m.span(1), 0) for m in _QUOTE.finditer(lower)] if _has_quote(lower) else []
     )
+    asides = _closed_asides(lower) if "(" in lower else ([], [])
     out = []
     for k, (start, end, i) in enumerate(concept_hits):
         entry = _ENTRIES[i]
-        ctx = _context(lower, start, end, triggers, trig_starts, entry.status is None)
+        ctx = _context(lower, start, end, triggers, trig_starts, entry.status is None, asides)
         if ctx[1] is None and generic:
             ctx = (None, GEN)
         if ctx[1] is None and method:
@@ -363,10 +364,46 @@ def _has_quote(lower: str) -> bool:
     return "'" in lower or '"' in lower or "\u2018" in lower or "\u201c" in lower
 
 
-def _context(lower, start, end, triggers, trig_starts, need_status: bool):
+def _closed_asides(lower: str) -> tuple[list[tuple[int, int]], list[int]]:
+    """Spans ``(open, close + 1)`` of the closed, non-nested parentheses of a sentence, and
+    their starts (for binary search)."""
+    out, open_at = [], -1
+    for m in _PAREN.finditer(lower):
+        if m.group() == "(":
+            open_at = m.start()
+        elif open_at >= 0:
+            out.append((open_at, m.end()))
+            open_at = -1
+    return out, [a for a, _ in out]
+
+
+_PAREN = re.compile(r"[()]")
+
+
+def _aside_outside(asides, start: int, end: int) -> Callable[[int], bool]:
+    """A test ``pos -> bool``: is ``pos`` inside a closed parenthetical aside (``asides``: the
+    sorted, disjoint spans of :func:`_closed_asides` and their starts) that does not hold the mention ``start:end``? Such an aside is transparent to the
+    scope of a trigger outside it ("would show up as thickened pleura (potentially denser) ...
+    and areas of collapse"), and its own triggers do not reach out of it ("normal heart size (no
+    cardiomegaly) and small effusion"). Binary search: linear-time scanning stays linear."""
+    spans, starts = asides
+    if not spans:
+        return lambda pos: False
+    i = bisect.bisect_left(starts, start) - 1
+    own = i if i >= 0 and end <= spans[i][1] else -1
+
+    def inside(pos: int) -> bool:
+        j = bisect.bisect_right(starts, pos) - 1
+        return j >= 0 and j != own and pos < spans[j][1]
+
+    return inside
+
+
+def _context(lower, start, end, triggers, trig_starts, need_status: bool, asides=([], [])):
     """(status or None, not-asserted kind or None) of a mention from the triggers around it."""
-    pre, pre_na = _scan_pre(lower, start, end, triggers, trig_starts)
-    post = _scan_post(lower, end, len(lower), triggers, trig_starts)
+    aside = _aside_outside(asides, start, end)
+    pre, pre_na = _scan_pre(lower, start, end, triggers, trig_starts, aside)
+    post = _scan_post(lower, end, len(lower), triggers, trig_starts, aside)
     if pre_na is not None:
         return None, pre_na
     if post is not None and post[1] in NOT_ASSERTED:
@@ -381,7 +418,7 @@ def _context(lower, start, end, triggers, trig_starts, need_status: bool):
 
 
 def _scan_pre(
-    lower, start, end, triggers, trig_starts
+    lower, start, end, triggers, trig_starts, aside=lambda pos: False
 ) -> tuple[tuple[int, str] | None, str | None]:
     """Nearest negation/uncertainty pre-trigger ((words, kind) or None) and the not-asserted kind
     governing the mention at ``start`` (or None)."""
@@ -395,6 +432,8 @@ def _scan_pre(
             if kind in NOT_ASSERTED and direction != "post" and t_start < start and t_end >= end:
                 return nearest, kind
             continue
+        if aside(t_start):
+            continue  # inside a closed aside, or the aside's own "(" (transparent)
         words = _count_words(lower, t_end, start)
         if kind == TERM or words > NOT_ASSERTED_WINDOW_WORDS:
             break
@@ -434,7 +473,9 @@ def _search_result(lower: str, t_start: int, t_end: int, start: int) -> bool:
     return m is not None and not _SEARCH_CLAUSE.search(lower, t_start, m.start())
 
 
-def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | None:
+def _scan_post(
+    lower, end, s_end, triggers, trig_starts, aside=lambda pos: False
+) -> tuple[int, str] | None:
     i = bisect.bisect_left(trig_starts, end)
     examples = _EXAMPLES_AFTER.match(lower, end)
     while i < len(triggers):
@@ -442,6 +483,8 @@ def _scan_post(lower, end, s_end, triggers, trig_starts) -> tuple[int, str] | No
         if t_start >= s_end:
             return None
         i += 1
+        if aside(t_start):
+            continue
         words = _count_words(lower, end, t_start)
         if examples is not None and words > POST_WINDOW_WORDS:
             # the list's closing comma, right before the trigger ("..., were excluded")
