@@ -244,6 +244,14 @@ def _context_of(text: str) -> list[tuple[str, str, str]]:
             "Normal heart size (no cardiomegaly) and small effusion.",
             [("cardiomegaly", A, "asserted")] * 2 + [("pleural effusion", P, "asserted")],
         ),
+        (
+            "These often represent interstitial lung disease or pulmonary edema.",
+            [("interstitial markings", P, "generic"), ("edema", P, "generic")],
+        ),
+        (
+            "Thoracic vertebrae deformities can involve changes in shape.",
+            [("bone deformity", P, "generic")],
+        ),
         (  # "e.g." ends with a dot: no word boundary before the space after it
             "Thus, nodular densities, e.g. nodules or granulomas, were excluded.",
             [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]

@@ -200,13 +200,13 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"typically|usually|commonly|classically|characteristically",
             r"(?:often|generally|frequently) (?:\w+ )?(?:appears?|presents?|shows?|manifests?"
             r"|seen|visible|causes?|results?|involves?|associated|occurs?|showing|appearing"
-            r"|presenting|manifesting)",
+            r"|presenting|manifesting|represents?|indicates?|reflects?)",
             r"(?:is |are )?characteri[sz]ed by|(?:is|are) defined as|refers? to",
             r"(?:is|are) (?:a |an )?(?:common|typical|classic|known|characteristic)"
             r" (?:sign|finding|feature|cause|manifestation)s? of",
             r"(?:can|may|might|could) (?:appear|present|manifest|show up|look)(?: as| like)?",
             r"can (?:also )?(?:indicate|represent|reflect|be|cause|suggest|show|occur|lead to"
-            r"|result in|mimic|signify|point to)",
+            r"|result in|mimic|signify|point to|involve|include)",
             r"(?:may|might|could) (?:also )?(?:result in|lead to|cause|produce)",
             r"in general|by definition",
             r"(?:common|typical|possible|other|various) (?:causes|instances|examples|etiologies"
