@@ -381,11 +381,12 @@ _PAREN = re.compile(r"[()]")
 
 
 def _aside_outside(asides, start: int, end: int) -> Callable[[int], bool]:
-    """A test ``pos -> bool``: is ``pos`` inside a closed parenthetical aside (``asides``: the
-    sorted, disjoint spans of :func:`_closed_asides` and their starts) that does not hold the mention ``start:end``? Such an aside is transparent to the
-    scope of a trigger outside it ("would show up as thickened pleura (potentially denser) ...
-    and areas of collapse"), and its own triggers do not reach out of it ("normal heart size (no
-    cardiomegaly) and small effusion"). Binary search: linear-time scanning stays linear."""
+    """A test ``pos -> bool``: is ``pos`` inside a closed parenthetical aside that does not hold
+    the mention ``start:end``? (``asides``: the sorted, disjoint spans of :func:`_closed_asides`
+    and their starts.) Such an aside is transparent to the scope of a trigger outside it ("would
+    show up as thickened pleura (potentially denser) ... and areas of collapse"), and its own
+    triggers do not reach out of it ("normal heart size (no cardiomegaly) and small effusion").
+    Binary search: linear-time scanning stays linear."""
     spans, starts = asides
     if not spans:
         return lambda pos: False
