@@ -252,6 +252,19 @@ def _context_of(text: str) -> list[tuple[str, str, str]]:
             "Thoracic vertebrae deformities can involve changes in shape.",
             [("bone deformity", P, "generic")],
         ),
+        (
+            "This describes calcification within the aorta.",
+            [("calcification", P, "generic")],
+        ),
+        (  # the chest's cavity is anatomy, not a cavitary lesion
+            "The heart appears enlarged, taking up a larger proportion of the chest cavity.",
+            [("cardiomegaly", P, "asserted")],
+        ),
+        ("There is a cavity in the right upper lobe.", [("lung lesion", P, "asserted")]),
+        (
+            "An indwelling catheter on the right does not appear present.",
+            [("support device", A, "asserted")],
+        ),
         (  # "e.g." ends with a dot: no word boundary before the space after it
             "Thus, nodular densities, e.g. nodules or granulomas, were excluded.",
             [("lung opacity", A, "asserted"), ("lung lesion", A, "asserted")]

@@ -129,7 +129,8 @@ _CONCEPT_LIST: list[Concept] = [
             r"tumou?rs?",
             r"carcinoma",
             r"metastatic (?:disease|lesions?|nodules?|foci|deposits)",
-            r"cavitation|cavitary|cavity",
+            # a cavity in the lung, not the chest's or the pleura's ("the chest cavity")
+            r"cavitation|cavitary|(?<!chest )(?<!thoracic )(?<!pleural )(?<!abdominal )cavity",
         ],
     ),
     _c(

@@ -92,6 +92,9 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"visualized|visible|present|evident|demonstrated|appreciated|noted|detected|apparent"
             r"|appreciable|identifiable)",
             r"(?:is|are) absent",
+            # "an indwelling catheter on the right does not appear present"
+            r"(?:does|do|did)(?: not|n[\u2019']t) (?:appear|seem)(?: to be)? (?:present|visible"
+            r"|evident|seen)",
             r"(?:has|have) (?:resolved|cleared|been removed|been resolved)",
             r"(?:is|are|was|were) (?:negative|excluded|ruled out|eliminated)",
             r"(?:can|could) be (?:safely |confidently )?(?:ruled out|excluded|eliminated)",
@@ -202,6 +205,8 @@ _TRIGGERS: list[tuple[str, str, list[str]]] = [
             r"|seen|visible|causes?|results?|involves?|associated|occurs?|showing|appearing"
             r"|presenting|manifesting|represents?|indicates?|reflects?)",
             r"(?:is |are )?characteri[sz]ed by|(?:is|are) defined as|refers? to",
+            # an option's definition: "B) Calcinosis of aorta: This describes calcification"
+            r"(?:this|which|it) (?:describes|denotes|means)",
             r"(?:is|are) (?:a |an )?(?:common|typical|classic|known|characteristic)"
             r" (?:sign|finding|feature|cause|manifestation)s? of",
             r"(?:can|may|might|could) (?:appear|present|manifest|show up|look)(?: as| like)?",

@@ -68,7 +68,8 @@ from cxreason.vocab import NO_FINDING
 #: .2: effectiveness reads a reasoning's steps from its layout (paragraphs and list items;
 #: sentences for one paragraph: :func:`reasoning_steps`), not always sentence by sentence; the
 #: labeler reads "e.g." as introducing examples (its trailing dot had kept it from matching),
-#: and a closed parenthetical aside is transparent to triggers outside it (docs/labeling.md).
+#: a closed parenthetical aside is transparent to triggers outside it, and a few zero-shot
+#: phrasings are read as what they are (docs/labeling.md).
 METRIC_VERSION = "radrscore-offline-2026-12-01.2"
 
 #: Cosine similarity at or above which two steps match semantically (docs/metrics.md, calibrated
