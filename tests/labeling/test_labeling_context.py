@@ -256,6 +256,17 @@ def _context_of(text: str) -> list[tuple[str, str, str]]:
             "This describes calcification within the aorta.",
             [("calcification", P, "generic")],
         ),
+        # a list of definitions: a label and a colon, and "is visible as"
+        (
+            "- Atelectasis: Lung volume loss usually leads to increased opacity.",
+            [("atelectasis", P, "option"), ("volume loss", P, "generic")]
+            + [("lung opacity", P, "generic")],
+        ),
+        (
+            "- Tortuous aorta is visible as a meandering path of the aorta.",
+            [("tortuous aorta", P, "generic")],
+        ),
+        ("Findings: cardiomegaly.", [("cardiomegaly", P, "asserted")]),
         (  # the chest's cavity is anatomy, not a cavitary lesion
             "The heart appears enlarged, taking up a larger proportion of the chest cavity.",
             [("cardiomegaly", P, "asserted")],

@@ -258,7 +258,7 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
     method = _is_method_sentence(lower)
     heading = _HEADING.match(lower) is not None
     has_option = "option" in lower
-    topic = _TOPIC_START.match(lower)
+    topic = _TOPIC_START.match(lower) or _LABEL_START.match(lower)
     topic_end = topic.end(1) if topic else -1
     in_quote = _covered(
         [(*m.span(1), 0) for m in _QUOTE.finditer(lower)] if _has_quote(lower) else []
@@ -294,7 +294,8 @@ def _scan_sentence(lower: str) -> tuple[_Hit, ...]:
 #: A sentence about a finding in general: it opens with a bare noun phrase (no "the", "this",
 #: "there"), describes how the finding looks or what it means, and never points at this image.
 _GENERIC_VERB = re.compile(
-    r"\b(?:appears?|presents?|shows? up|manifests?|looks?) (?:as|like)\b|\b(?:are|is) (?:areas?"
+    r"\b(?:appears?|presents?|shows? up|manifests?|looks?|(?:is|are) (?:visible|apparent|seen"
+    r"|evident)) (?:as|like)\b|\b(?:are|is) (?:areas?"
     r"|regions?|structures?|spots?|collections?|conditions?|signs?) (?:of|where|that|which)\b"
 )
 _IMAGE_REF = re.compile(
@@ -328,6 +329,11 @@ _TOPIC_START = re.compile(
     r"(?:for|regarding|concerning|as for|as to|with regard to|in regard to|considering|about)"
     r"\s([^,:;]{0,120}?)[,:]"
 )
+
+
+#: A sentence that opens on a label and a colon, then goes on: "- Atelectasis: lung volume loss
+#: usually leads to ...", "Hyperlucent lungs: reduced vascular markings" (the label is a topic).
+_LABEL_START = re.compile(r"^[\s\-*\u2022\d.)]*([a-z][a-z '/-]{0,40}?)\s*:\s+\S")
 
 
 def _is_method_sentence(lower: str) -> bool:

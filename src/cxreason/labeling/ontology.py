@@ -258,7 +258,7 @@ _CONCEPT_LIST: list[Concept] = [
             r"coils?",
             r"filter",
             r"(?:shoulder |humeral )?arthroplasty",
-            r"radiopaque markers?|electrodes?|leads",
+            r"radiopaque markers?|electrodes?|leads(?! to\b)",  # not the verb: "leads to"
         ],
         group="device",
     ),
