@@ -267,6 +267,10 @@ def _context_of(text: str) -> list[tuple[str, str, str]]:
             [("tortuous aorta", P, "generic")],
         ),
         ("Findings: cardiomegaly.", [("cardiomegaly", P, "asserted")]),
+        (  # a conclusion with a colon is not a label
+            "So this chest x-ray does show edema: the answer is A) yes.",
+            [("edema", P, "asserted")],
+        ),
         (  # the chest's cavity is anatomy, not a cavitary lesion
             "The heart appears enlarged, taking up a larger proportion of the chest cavity.",
             [("cardiomegaly", P, "asserted")],

@@ -331,9 +331,13 @@ _TOPIC_START = re.compile(
 )
 
 
-#: A sentence that opens on a label and a colon, then goes on: "- Atelectasis: lung volume loss
-#: usually leads to ...", "Hyperlucent lungs: reduced vascular markings" (the label is a topic).
-_LABEL_START = re.compile(r"^[\s\-*\u2022\d.)]*([a-z][a-z '/-]{0,40}?)\s*:\s+\S")
+#: A list item that opens on a short label and a colon, then goes on: "- Atelectasis: lung volume
+#: loss usually leads to ...", "2. Hyperlucent lungs: reduced vascular markings" (the label, at
+#: most four words, is a topic). Only list items: "so this chest x-ray does show edema: the
+#: answer is a) yes" asserts the edema.
+_LABEL_START = re.compile(
+    r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s*((?:[a-z'/-]+ ){0,3}[a-z'/-]+)\s*:\s+\S"
+)
 
 
 def _is_method_sentence(lower: str) -> bool:
