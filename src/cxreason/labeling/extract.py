@@ -410,7 +410,7 @@ def _aside_outside(asides, start: int, end: int) -> Callable[[int], bool]:
     return inside
 
 
-def _context(lower, start, end, triggers, trig_starts, need_status: bool, asides=([], [])):
+def _context(lower, start, end, triggers, trig_starts, need_status: bool, asides):
     """(status or None, not-asserted kind or None) of a mention from the triggers around it."""
     aside = _aside_outside(asides, start, end)
     pre, pre_na = _scan_pre(lower, start, end, triggers, trig_starts, aside)
@@ -429,7 +429,7 @@ def _context(lower, start, end, triggers, trig_starts, need_status: bool, asides
 
 
 def _scan_pre(
-    lower, start, end, triggers, trig_starts, aside=lambda pos: False
+    lower, start, end, triggers, trig_starts, aside: Callable[[int], bool]
 ) -> tuple[tuple[int, str] | None, str | None]:
     """Nearest negation/uncertainty pre-trigger ((words, kind) or None) and the not-asserted kind
     governing the mention at ``start`` (or None)."""
@@ -485,7 +485,7 @@ def _search_result(lower: str, t_start: int, t_end: int, start: int) -> bool:
 
 
 def _scan_post(
-    lower, end, s_end, triggers, trig_starts, aside=lambda pos: False
+    lower, end, s_end, triggers, trig_starts, aside: Callable[[int], bool]
 ) -> tuple[int, str] | None:
     i = bisect.bisect_left(trig_starts, end)
     examples = _EXAMPLES_AFTER.match(lower, end)
